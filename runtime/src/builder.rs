@@ -1,0 +1,125 @@
+//! `Builder`: ring size and IORING_SETUP_* options for a [`Runtime`].
+
+use crate::driver::{RingConfig, MAX_ENTRIES};
+use crate::runtime::Runtime;
+use std::io;
+use std::time::Duration;
+
+/// Configures a [`Runtime`]. Every option has a default; `build()` last.
+///
+/// SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN are asked for by default;
+/// a kernel that refuses one (EINVAL) gets a ring without it, so the same
+/// binary runs on older kernels. See io_uring_setup(2).
+///
+/// # Examples
+///
+/// ```
+/// let rt = coring_runtime::Builder::new()
+///     .entries(64)
+///     .cq_entries(256)
+///     .build()
+///     .expect("io_uring is available");
+/// rt.block_on(async { coring_runtime::io::nop().await.unwrap() });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    cfg: RingConfig,
+    register_ring_fd: bool,
+    task_budget: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: 256 SQ entries, a CQ of 4× that, SINGLE_ISSUER,
+    /// DEFER_TASKRUN, COOP_TASKRUN, a registered ring fd, 128 task polls a
+    /// turn.
+    pub fn new() -> Self {
+        Builder {
+            cfg: RingConfig {
+                entries: 256,
+                cq_entries: None,
+                sqpoll_idle_ms: None,
+                single_issuer: true,
+                defer_taskrun: true,
+                coop_taskrun: true,
+            },
+            register_ring_fd: true,
+            task_budget: 128,
+        }
+    }
+
+    /// SQ entries (1..=32768; the kernel rounds up to a power of two).
+    pub fn entries(mut self, n: u32) -> Self {
+        self.cfg.entries = n;
+        self
+    }
+
+    /// CQ entries (IORING_SETUP_CQSIZE): at least the SQ's, at most 65536.
+    /// Default: 4× the SQ, capped at 65536.
+    pub fn cq_entries(mut self, n: u32) -> Self {
+        self.cfg.cq_entries = Some(n);
+        self
+    }
+
+    /// IORING_SETUP_SQPOLL: a kernel thread polls the SQ, and sleeps after
+    /// `idle` without work. Excludes DEFER_TASKRUN.
+    pub fn sqpoll(mut self, idle: Duration) -> Self {
+        self.cfg.sqpoll_idle_ms = Some(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// IORING_SETUP_SINGLE_ISSUER (6.0): only this thread submits.
+    pub fn single_issuer(mut self, on: bool) -> Self {
+        self.cfg.single_issuer = on;
+        self
+    }
+
+    /// IORING_SETUP_DEFER_TASKRUN (6.1): completion work runs only when
+    /// the runtime enters the kernel. Needs SINGLE_ISSUER.
+    pub fn defer_taskrun(mut self, on: bool) -> Self {
+        self.cfg.defer_taskrun = on;
+        self
+    }
+
+    /// IORING_SETUP_COOP_TASKRUN (5.19): no IPI to run completion work.
+    pub fn coop_taskrun(mut self, on: bool) -> Self {
+        self.cfg.coop_taskrun = on;
+        self
+    }
+
+    /// Registers the ring fd (IORING_REGISTER_RING_FDS, 5.18) so each
+    /// enter skips an fd lookup. Ignored where the kernel refuses.
+    pub fn register_ring_fd(mut self, on: bool) -> Self {
+        self.register_ring_fd = on;
+        self
+    }
+
+    /// Tasks polled per turn before the runtime reaps completions again
+    /// (at least 1).
+    pub fn task_budget(mut self, n: u32) -> Self {
+        self.task_budget = n.max(1);
+        self
+    }
+
+    /// Sets up the ring and the runtime.
+    ///
+    /// # Errors
+    ///
+    /// When io_uring cannot be set up, the error names the cause and the
+    /// fix: `PermissionDenied` when it is blocked (the sysctl
+    /// `kernel.io_uring_disabled`, a container's seccomp profile),
+    /// `Unsupported` on a kernel without it (coring needs 5.11),
+    /// `OutOfMemory` for a memlock limit, `InvalidInput` for bad sizes.
+    pub fn build(self) -> io::Result<Runtime> {
+        let mut cfg = self.cfg;
+        if cfg.cq_entries.is_none() && (1..=MAX_ENTRIES).contains(&cfg.entries) {
+            cfg.cq_entries = Some((cfg.entries.next_power_of_two() * 4).min(2 * MAX_ENTRIES));
+        }
+        Runtime::from_config(&cfg, self.register_ring_fd, self.task_budget)
+    }
+}

@@ -1,0 +1,120 @@
+//! The thread-local current runtime, and the free functions that use it.
+
+use crate::executor::{JoinHandle, TaskRef};
+use crate::metrics::Metrics;
+use crate::runtime::Core;
+use std::cell::Cell;
+use std::future::Future;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The panic text of free functions called outside a runtime.
+pub(crate) const NO_RUNTIME: &str =
+    "coring: this must be called from inside a coring runtime (Runtime::block_on or coring::start)";
+
+thread_local! {
+    /// The runtime entered on this thread: set by [`Enter`] for the length
+    /// of a `block_on` (or a drop), null otherwise.
+    static CURRENT: Cell<*const Rc<Core>> = const { Cell::new(ptr::null()) };
+}
+
+/// Restores the previous context when dropped.
+pub(crate) struct Enter {
+    prev: *const Rc<Core>,
+}
+
+/// Makes `core` this thread's current runtime until the guard drops. The
+/// caller keeps `core` borrowed (and so alive and in place) for that long.
+pub(crate) fn enter(core: &Rc<Core>) -> Enter {
+    let prev = CURRENT.with(|c| c.replace(core as *const Rc<Core>));
+    Enter { prev }
+}
+
+/// Whether a runtime is entered on this thread.
+pub(crate) fn is_entered() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// Runs `f` with the current runtime, if there is one.
+pub(crate) fn try_with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT was set by `enter` from a borrow of the
+    // Rc that outlives the guard, and the guard restores the previous
+    // value before that borrow ends.
+    Some(f(unsafe { &*p }))
+}
+
+/// Runs `f` with the current runtime.
+///
+/// # Panics
+///
+/// Panics with [`NO_RUNTIME`] outside a runtime.
+pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
+    match try_with_core_rc(f) {
+        Some(r) => r,
+        None => panic!("{}", NO_RUNTIME),
+    }
+}
+
+pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    try_with_core_rc(|rc| f(rc))
+}
+
+pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
+    with_core_rc(|rc| f(rc))
+}
+
+/// Queues a woken task: locally when this thread runs its runtime,
+/// through the remote queue otherwise.
+pub(crate) fn schedule(task: TaskRef) {
+    let p = CURRENT.with(Cell::get);
+    if !p.is_null() {
+        // SAFETY: as in `try_with_core_rc`.
+        let core: &Core = unsafe { &*p };
+        if ptr::eq(Arc::as_ptr(&core.shared), Arc::as_ptr(task.shared())) {
+            core.executor.schedule_local(task);
+            return;
+        }
+    }
+    let shared = task.shared().clone();
+    shared.push_remote(task);
+}
+
+/// Spawns a task onto the current runtime. The future need not be `Send`:
+/// it runs on this thread only.
+///
+/// # Panics
+///
+/// Panics outside a coring runtime.
+///
+/// # Examples
+///
+/// ```
+/// coring_runtime::start(async {
+///     let h = coring_runtime::spawn(async { "done" });
+///     assert_eq!(h.await.unwrap(), "done");
+/// })
+/// .unwrap();
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_core(|core| core.executor.spawn(&core.shared, future))
+}
+
+/// The current runtime's counters, or `None` outside a runtime.
+pub fn try_current_metrics() -> Option<Metrics> {
+    try_with_core(|core| core.metrics())
+}

@@ -1,0 +1,389 @@
+//! How we talk to the kernel: push SQEs, enter, reap CQEs.
+//!
+//! One `io_uring_enter(2)` per turn submits what was pushed and, when the
+//! runtime has nothing to run, waits in the same call. A full SQ is
+//! flushed and the push retried. With IORING_FEAT_NODROP an overflowed CQ
+//! is never lost: the kernel keeps the extra CQEs and hands them over on
+//! the next enter with GETEVENTS, which every enter here carries when the
+//! overflow flag is set.
+
+mod setup;
+pub(crate) mod table;
+pub(crate) mod unpark;
+
+pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
+pub(crate) use table::{OpTable, IGNORE_USER_DATA, WAKE_USER_DATA};
+
+use crate::op::lifecycle::{OnCqe, OnDrop};
+use crate::op::{Completion, OpCode, Orphan};
+use io_uring::{opcode, squeue, types, IoUring};
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+use std::{io, ptr};
+
+// From <linux/io_uring.h>.
+const IORING_ENTER_GETEVENTS: u32 = 1 << 0;
+const IORING_ENTER_SQ_WAKEUP: u32 = 1 << 1;
+const IORING_ENTER_SQ_WAIT: u32 = 1 << 2;
+const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
+const IORING_ENTER_REGISTERED_RING: u32 = 1 << 4;
+const IORING_REGISTER_RING_FDS: libc::c_uint = 20;
+
+/// `struct io_uring_getevents_arg` (IORING_ENTER_EXT_ARG, 5.11).
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+/// `struct __kernel_timespec`.
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+/// `struct io_uring_rsrc_update`.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// What a reap produced that must be acted on once the driver is no
+/// longer borrowed: wakers to wake, orphans to finish.
+#[derive(Default)]
+pub(crate) struct Reaped {
+    pub(crate) wakers: Vec<Waker>,
+    pub(crate) orphans: Vec<(Box<dyn Orphan>, Completion)>,
+}
+
+impl Reaped {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.orphans.is_empty()
+    }
+}
+
+/// Driver-side counters.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct DriverCounters {
+    pub(crate) submitted: u64,
+    pub(crate) reaped: u64,
+    pub(crate) enters: u64,
+    pub(crate) parks: u64,
+    pub(crate) overflows: u64,
+}
+
+/// One ring and its op table.
+pub(crate) struct Driver {
+    ring: IoUring,
+    pub(crate) ops: OpTable,
+    flags: SetupFlags,
+    /// The fd (or registered ring index) passed to io_uring_enter.
+    enter_fd: RawFd,
+    enter_flags: u32,
+    /// The eventfd remote wakes write; its read is kept armed.
+    wake_fd: RawFd,
+    /// Where the armed eventfd read lands (boxed: the kernel holds the
+    /// address until the read's CQE).
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    pub(crate) reaped: Reaped,
+    pub(crate) counters: DriverCounters,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        cfg: &RingConfig,
+        register_ring_fd: bool,
+        wake_fd: RawFd,
+    ) -> io::Result<Self> {
+        let (ring, flags) = build_ring(cfg)?;
+        let mut d = Driver {
+            enter_fd: ring.as_raw_fd(),
+            ring,
+            ops: OpTable::new(),
+            flags,
+            enter_flags: 0,
+            wake_fd,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            reaped: Reaped::default(),
+            counters: DriverCounters::default(),
+        };
+        if register_ring_fd {
+            // Optional (5.18+): saves an fd lookup per enter; older kernels
+            // say EINVAL and we go on with the plain fd.
+            if let Ok(index) = d.register_ring_fd() {
+                d.enter_fd = index;
+                d.enter_flags = IORING_ENTER_REGISTERED_RING;
+            }
+        }
+        Ok(d)
+    }
+
+    fn register_ring_fd(&self) -> io::Result<RawFd> {
+        let mut up = RsrcUpdate {
+            offset: u32::MAX,
+            resv: 0,
+            data: self.ring.as_raw_fd() as u64,
+        };
+        // SAFETY: io_uring_register(2) with IORING_REGISTER_RING_FDS reads
+        // and writes one io_uring_rsrc_update, which `up` is, for the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring.as_raw_fd(),
+                IORING_REGISTER_RING_FDS,
+                &mut up as *mut RsrcUpdate,
+                1,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(up.offset as RawFd)
+    }
+
+    pub(crate) fn setup_flags(&self) -> SetupFlags {
+        self.flags
+    }
+
+    /// Builds `op`'s SQE, enters it in the table and pushes it. Returns the
+    /// op's user_data.
+    pub(crate) fn submit<T: OpCode>(&mut self, op: &mut T) -> u64 {
+        let sqe = op.build();
+        let user_data = self.ops.insert();
+        self.push(&sqe.user_data(user_data));
+        user_data
+    }
+
+    /// Pushes one SQE; a full SQ is flushed first, never an error.
+    pub(crate) fn push(&mut self, sqe: &squeue::Entry) {
+        loop {
+            // SAFETY: every pointer in `sqe` stays valid until its CQE: ops
+            // guarantee it through the OpCode contract (their resources live
+            // in the Op future or in the table until the final CQE); the
+            // runtime's own SQEs point into `wake_buf`, kept until shutdown
+            // has reaped the read's CQE.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+            self.make_room();
+        }
+    }
+
+    fn make_room(&mut self) {
+        // Reaping first frees CQ space, so the kernel can post and flush any
+        // overflow while it takes our SQEs.
+        self.reap();
+        let extra = if self.flags.sqpoll {
+            IORING_ENTER_SQ_WAIT
+        } else {
+            0
+        };
+        if let Err(e) = self.enter_raw(false, None, extra) {
+            fatal(e);
+        }
+    }
+
+    /// Submits an ASYNC_CANCEL for `target`; its own CQE is ignored.
+    pub(crate) fn push_cancel(&mut self, target: u64) {
+        let sqe = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(IGNORE_USER_DATA);
+        self.push(&sqe);
+    }
+
+    /// Keeps a read of the wake eventfd in the ring.
+    pub(crate) fn arm_wake(&mut self) {
+        if self.wake_armed {
+            return;
+        }
+        let sqe = opcode::Read::new(
+            types::Fd(self.wake_fd),
+            ptr::addr_of_mut!(*self.wake_buf).cast(),
+            8,
+        )
+        .build()
+        .user_data(WAKE_USER_DATA);
+        self.push(&sqe);
+        self.wake_armed = true;
+    }
+
+    /// The op's poll: result if its CQE came, else remember the waker.
+    pub(crate) fn poll_op(&mut self, user_data: u64, waker: &Waker) -> Poll<Completion> {
+        let Some(state) = self.ops.get_mut(user_data) else {
+            // Unreachable by the table rules: an entry is removed only by
+            // its own future, or when the future is gone.
+            panic!("coring: op polled after its table entry was removed (a coring bug)");
+        };
+        let poll = state.transition_to_waiting(waker);
+        if poll.is_ready() {
+            self.ops.remove(user_data);
+        }
+        poll
+    }
+
+    /// The op's future was dropped: keep its resources until the final
+    /// CQE. Returns them with the completion when the CQE already came.
+    pub(crate) fn abandon(
+        &mut self,
+        user_data: u64,
+        orphan: Box<dyn Orphan>,
+    ) -> Option<(Box<dyn Orphan>, Completion)> {
+        let Some(state) = self.ops.get_mut(user_data) else {
+            return Some((orphan, Completion::new(-libc::ECANCELED, 0)));
+        };
+        match state.transition_to_abandoned(orphan) {
+            OnDrop::Cancel => {
+                self.push_cancel(user_data);
+                None
+            }
+            OnDrop::Done(c, orphan) => {
+                self.ops.remove(user_data);
+                Some((orphan, c))
+            }
+        }
+    }
+
+    /// Submits pending SQEs; when `wait`, also waits for one CQE or for
+    /// `timeout`. Transient errors (EINTR, EAGAIN, EBUSY, ETIME) are not
+    /// errors: the caller reaps and goes round again.
+    pub(crate) fn enter(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        self.enter_raw(wait, timeout, 0)
+    }
+
+    fn enter_raw(&mut self, wait: bool, timeout: Option<Duration>, extra: u32) -> io::Result<()> {
+        let sq = self.ring.submission();
+        let before = sq.len();
+        let overflow = sq.cq_overflow();
+        let taskrun = sq.taskrun();
+        let need_wakeup = self.flags.sqpoll && {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            sq.need_wakeup()
+        };
+        drop(sq);
+        if overflow {
+            self.counters.overflows += 1;
+        }
+        let mut flags = self.enter_flags | extra;
+        if wait || self.flags.defer_taskrun || overflow || taskrun {
+            flags |= IORING_ENTER_GETEVENTS;
+        }
+        let mut to_submit = before as u32;
+        if self.flags.sqpoll {
+            // The kernel thread takes SQEs itself; enter only to wake it, to
+            // wait, or to flush completions.
+            to_submit = 0;
+            if need_wakeup {
+                flags |= IORING_ENTER_SQ_WAKEUP;
+            } else if flags & (IORING_ENTER_GETEVENTS | IORING_ENTER_SQ_WAIT) == 0 {
+                self.counters.submitted += before as u64;
+                return Ok(());
+            }
+        } else if to_submit == 0 && flags & IORING_ENTER_GETEVENTS == 0 {
+            return Ok(());
+        }
+        let ts;
+        let arg;
+        let (arg_ptr, arg_size) = match timeout {
+            Some(t) if wait => {
+                ts = KernelTimespec {
+                    tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: i64::from(t.subsec_nanos()),
+                };
+                arg = GeteventsArg {
+                    sigmask: 0,
+                    sigmask_sz: 0,
+                    min_wait_usec: 0,
+                    ts: ptr::addr_of!(ts) as u64,
+                };
+                flags |= IORING_ENTER_EXT_ARG;
+                (
+                    ptr::addr_of!(arg).cast::<libc::c_void>(),
+                    std::mem::size_of::<GeteventsArg>(),
+                )
+            }
+            _ => (ptr::null(), 0),
+        };
+        self.counters.enters += 1;
+        if wait {
+            self.counters.parks += 1;
+        }
+        // SAFETY: io_uring_enter(2) on our ring; `arg_ptr` is null or points
+        // to a GeteventsArg (whose `ts` points to a live timespec) of
+        // `arg_size` bytes that outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.enter_fd,
+                to_submit,
+                u32::from(wait),
+                flags,
+                arg_ptr,
+                arg_size,
+            )
+        };
+        if self.flags.sqpoll {
+            self.counters.submitted += before as u64;
+        } else {
+            let after = self.ring.submission().len();
+            self.counters.submitted += (before - after.min(before)) as u64;
+        }
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME) => Ok(()),
+            _ => Err(e),
+        }
+    }
+
+    /// Reaps every CQE in the ring: results into the table, wakers and
+    /// orphans into `self.reaped` for the caller to act on.
+    pub(crate) fn reap(&mut self) {
+        let mut cq = self.ring.completion();
+        for cqe in &mut cq {
+            self.counters.reaped += 1;
+            match cqe.user_data() {
+                WAKE_USER_DATA => self.wake_armed = false,
+                IGNORE_USER_DATA => {}
+                user_data => {
+                    let c = Completion::new(cqe.result(), cqe.flags());
+                    let Some(state) = self.ops.get_mut(user_data) else {
+                        continue;
+                    };
+                    match state.transition_to_completed(c) {
+                        OnCqe::Stored => {}
+                        OnCqe::Wake(w) => self.reaped.wakers.push(w),
+                        OnCqe::Orphaned(o) => {
+                            self.ops.remove(user_data);
+                            self.reaped.orphans.push((o, c));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ops (and the wake read) whose final CQE has not come.
+    pub(crate) fn in_flight(&self) -> Vec<u64> {
+        let mut v = self.ops.in_flight();
+        if self.wake_armed {
+            v.push(WAKE_USER_DATA);
+        }
+        v
+    }
+}
+
+/// An enter error that is not transient means the ring itself is broken
+/// (EBADF, EFAULT, EINVAL): a coring bug, not bad input.
+pub(crate) fn fatal(e: io::Error) -> ! {
+    panic!("coring: io_uring_enter failed: {e} (a coring bug or a broken ring)")
+}

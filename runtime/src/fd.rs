@@ -1,0 +1,94 @@
+//! `SharedFd`: a file descriptor kept open while ops on it are in flight.
+//!
+//! Every op that names an fd holds a clone of its `SharedFd`, so the fd
+//! number cannot be closed and reused by another file while the kernel may
+//! still act on it (the bug behind tokio-uring#2). The fd is closed when the
+//! last clone goes: synchronously on drop, or as an io_uring CLOSE op with
+//! [`close`](crate::io::close), which waits for the ops still in flight.
+
+use std::cell::Cell;
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Waker;
+
+/// A reference-counted, thread-local owner of a file descriptor.
+#[derive(Clone)]
+pub struct SharedFd {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    fd: OwnedFd,
+    /// The task waiting in [`close`](crate::io::close) for the other
+    /// clones to go.
+    closer: Cell<Option<Waker>>,
+}
+
+impl SharedFd {
+    /// Takes ownership of `fd`.
+    pub fn new(fd: OwnedFd) -> Self {
+        SharedFd {
+            inner: Rc::new(Inner {
+                fd,
+                closer: Cell::new(None),
+            }),
+        }
+    }
+
+    /// The raw fd number, for building SQEs.
+    pub fn raw(&self) -> RawFd {
+        self.inner.fd.as_raw_fd()
+    }
+
+    /// Gives the fd back when this is the only clone; otherwise gives
+    /// `self` back.
+    pub fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; we move the Rc out
+        // of it exactly once.
+        let rc = unsafe { std::ptr::read(&this.inner) };
+        match Rc::try_unwrap(rc) {
+            Ok(inner) => Ok(inner.fd),
+            Err(rc) => Err(SharedFd { inner: rc }),
+        }
+    }
+
+    /// Registers `waker` to be woken when only one clone is left.
+    pub(crate) fn wait_sole_owner(&self, waker: &Waker) -> bool {
+        if Rc::strong_count(&self.inner) == 1 {
+            return true;
+        }
+        self.inner.closer.set(Some(waker.clone()));
+        false
+    }
+}
+
+impl Drop for SharedFd {
+    fn drop(&mut self) {
+        // The clone going away leaves one: wake a task waiting to close.
+        if Rc::strong_count(&self.inner) == 2 {
+            if let Some(w) = self.inner.closer.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.raw()
+    }
+}
+
+impl From<OwnedFd> for SharedFd {
+    fn from(fd: OwnedFd) -> Self {
+        SharedFd::new(fd)
+    }
+}
+
+impl fmt::Debug for SharedFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedFd").field(&self.raw()).finish()
+    }
+}

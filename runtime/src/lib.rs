@@ -1,0 +1,55 @@
+//! coring-runtime: the per-core io_uring runtime behind `coring`.
+//!
+//! One [`Runtime`] is one ring, one op table, one run queue and one timer
+//! set, all bound to the thread that made it. Tasks push submission entries
+//! (SQEs) onto the ring; the runtime enters the kernel once per turn to
+//! submit and to wait, reaps completion entries (CQEs) and wakes the tasks
+//! whose ops completed. Nothing polls for readiness.
+//!
+//! This crate holds all of coring's unsafe code; `coring-net` and
+//! `coring-fs` forbid it. The layout follows `DESIGN.md`: [`op`] says what
+//! we ask the kernel (one file per op), `driver` how we talk to it.
+//!
+//! # Examples
+//!
+//! ```
+//! let out = coring_runtime::start(async {
+//!     let task = coring_runtime::spawn(async { 40 + 2 });
+//!     coring_runtime::io::nop().await.expect("nop");
+//!     task.await.expect("task")
+//! })
+//! .expect("io_uring is available");
+//! assert_eq!(out, 42);
+//! ```
+#![warn(missing_docs)]
+
+pub mod buf;
+mod builder;
+mod context;
+mod driver;
+mod executor;
+pub mod fd;
+pub mod io;
+mod metrics;
+pub mod op;
+mod runtime;
+pub mod time;
+
+pub use builder::Builder;
+pub use context::{spawn, try_current_metrics};
+pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
+pub use metrics::Metrics;
+pub use runtime::{start, Runtime};
+
+/// The io-uring crate coring builds its SQEs with, for users who write
+/// their own [`op::OpCode`]s.
+pub use io_uring;
+
+/// The runtime's counters, read from inside a runtime.
+///
+/// # Panics
+///
+/// Panics when called outside a coring runtime.
+pub fn metrics() -> Metrics {
+    context::with_core(|core| core.metrics())
+}

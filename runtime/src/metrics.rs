@@ -1,0 +1,27 @@
+//! Per-runtime counters a user can read.
+
+/// A snapshot of one runtime's counters, from [`Runtime::metrics`] or
+/// [`metrics`](crate::metrics()).
+///
+/// [`Runtime::metrics`]: crate::Runtime::metrics
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// SQEs the kernel has taken from the submission ring.
+    pub sqes_submitted: u64,
+    /// CQEs reaped from the completion ring (including the runtime's own).
+    pub cqes_reaped: u64,
+    /// `io_uring_enter(2)` calls made.
+    pub enters: u64,
+    /// Enters that waited for completions (the runtime had nothing to run).
+    pub parks: u64,
+    /// Turns that found the kernel's CQ overflow flag set.
+    pub cq_overflows: u64,
+    /// Tasks spawned.
+    pub tasks_spawned: u64,
+    /// Task polls (the `block_on` future counts too).
+    pub tasks_polled: u64,
+    /// Ops pushed and not yet completed, including abandoned ones that
+    /// still wait for their final CQE.
+    pub ops_in_flight: u64,
+}

@@ -1,0 +1,236 @@
+//! What we ask the kernel: one file per op, and the [`Op`] future that
+//! carries any of them.
+//!
+//! An op is a type that owns every resource its SQE points at (buffer,
+//! iovecs, fd, timespec) and implements [`OpCode`]: build the SQE, turn the
+//! CQE into the output. [`Op::submit`] pushes it; awaiting the `Op` gives
+//! the output. Dropping the `Op` early keeps the resources in the op table,
+//! cancels the op, and frees them when the final CQE arrives.
+//!
+//! The trait is public so that users can add ops (uring_cmd, say) without
+//! forking coring.
+//!
+//! # Examples
+//!
+//! A user-defined op: a NOP that completes with a result chosen by the
+//! caller (IORING_NOP_INJECT_RESULT is newer; a plain NOP gives 0).
+//!
+//! ```
+//! use coring_runtime::op::{Completion, Op, OpCode};
+//! use coring_runtime::io_uring::{opcode, squeue};
+//!
+//! struct MyNop;
+//!
+//! // SAFETY: a NOP's SQE points at no memory.
+//! unsafe impl OpCode for MyNop {
+//!     type Output = std::io::Result<u32>;
+//!     fn build(&mut self) -> squeue::Entry {
+//!         opcode::Nop::new().build()
+//!     }
+//!     fn complete(self, cqe: Completion) -> Self::Output {
+//!         cqe.result()
+//!     }
+//! }
+//!
+//! coring_runtime::start(async {
+//!     assert_eq!(Op::submit(MyNop).await.unwrap(), 0);
+//! })
+//! .unwrap();
+//! ```
+
+pub(crate) mod lifecycle;
+
+mod cancel;
+mod close;
+pub(crate) mod nop;
+mod read;
+mod readv;
+mod timeout;
+mod write;
+mod writev;
+
+pub use cancel::AsyncCancel;
+pub use close::Close;
+pub use nop::Nop;
+pub use read::Read;
+pub use readv::Readv;
+pub use timeout::Timeout;
+pub use write::Write;
+pub use writev::Writev;
+
+use crate::context;
+use crate::runtime::Core;
+use io_uring::squeue;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A CQE's result and flags, as the kernel posted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    res: i32,
+    flags: u32,
+}
+
+impl Completion {
+    pub(crate) fn new(res: i32, flags: u32) -> Self {
+        Completion { res, flags }
+    }
+
+    /// The result as `io::Result`: a negative `res` is `-errno`. This is
+    /// the one place a raw CQE result becomes an error.
+    pub fn result(&self) -> io::Result<u32> {
+        if self.res < 0 {
+            Err(io::Error::from_raw_os_error(-self.res))
+        } else {
+            Ok(self.res as u32)
+        }
+    }
+
+    /// The raw `res` field.
+    pub fn raw_result(&self) -> i32 {
+        self.res
+    }
+
+    /// The CQE's flags (IORING_CQE_F_*).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+}
+
+/// A kernel operation: the resources its SQE points at, how to build the
+/// SQE, and how to turn the CQE into the output.
+///
+/// # Safety
+///
+/// 1. Every pointer the SQE from [`build`](OpCode::build) carries points to
+///    memory owned by `self` whose address does not change when `self` is
+///    moved (heap memory: a `Box`, a `Vec`'s block, an [`IoBuf`]), or to
+///    `'static` memory.
+/// 2. That memory stays valid, and is not otherwise accessed, until
+///    `complete` or `abandoned` is called (the runtime holds `self` until
+///    the op's final CQE, whatever happens to the future).
+/// 3. `build` does not set the SQE's user_data (the runtime does).
+///
+/// [`IoBuf`]: crate::buf::IoBuf
+pub unsafe trait OpCode: 'static {
+    /// What awaiting the op gives.
+    type Output;
+
+    /// Builds the SQE. Called once, just before the push.
+    fn build(&mut self) -> squeue::Entry;
+
+    /// Turns the final CQE into the output.
+    fn complete(self, cqe: Completion) -> Self::Output;
+
+    /// The final CQE of an op whose future was dropped. The default drops
+    /// the resources; ops that return a new fd close it here, so a late
+    /// open or accept never leaks one.
+    fn abandoned(self, cqe: Completion)
+    where
+        Self: Sized,
+    {
+        let _ = cqe;
+    }
+}
+
+/// The resources of an abandoned op, type-erased, waiting in the table.
+pub(crate) trait Orphan {
+    fn finish(self: Box<Self>, cqe: Completion);
+}
+
+impl<T: OpCode> Orphan for T {
+    fn finish(self: Box<Self>, cqe: Completion) {
+        (*self).abandoned(cqe)
+    }
+}
+
+/// An op in flight: a future of its output.
+///
+/// `Op` is `!Send`: it belongs to the runtime of the thread that submitted
+/// it, and it keeps that runtime's ring alive.
+#[must_use = "an op does nothing useful unless awaited; dropping it cancels it"]
+pub struct Op<T: OpCode> {
+    core: Rc<Core>,
+    user_data: u64,
+    data: Option<T>,
+}
+
+impl<T: OpCode> Op<T> {
+    /// Pushes `op`'s SQE onto the current runtime's submission ring.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a coring runtime.
+    pub fn submit(mut op: T) -> Op<T> {
+        context::with_core_rc(|core| {
+            let user_data = core.driver.borrow_mut().submit(&mut op);
+            Op {
+                core: core.clone(),
+                user_data,
+                data: Some(op),
+            }
+        })
+    }
+
+    /// Asks the kernel to cancel the op, and gives back the future, which
+    /// resolves when the op's final CQE arrives. Its output says what
+    /// happened: `ECANCELED` (or `EINTR`) when the cancel won, the op's
+    /// real result when it completed anyway, so a read that raced its
+    /// cancel loses no bytes and the buffer comes back either way.
+    pub fn cancel(self) -> Op<T> {
+        if self.data.is_some() {
+            let mut d = self.core.driver.borrow_mut();
+            if matches!(d.ops.get_mut(self.user_data), Some(s) if s.is_in_flight()) {
+                d.push_cancel(self.user_data);
+            }
+        }
+        self
+    }
+
+    /// The op's user_data, its key in the op table.
+    pub fn user_data(&self) -> u64 {
+        self.user_data
+    }
+}
+
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        let poll = this
+            .core
+            .driver
+            .borrow_mut()
+            .poll_op(this.user_data, cx.waker());
+        match poll {
+            Poll::Ready(cqe) => match this.data.take() {
+                Some(data) => Poll::Ready(data.complete(cqe)),
+                None => panic!("coring: Op polled after it completed"),
+            },
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        let Some(data) = self.data.take() else {
+            return;
+        };
+        let done = self
+            .core
+            .driver
+            .borrow_mut()
+            .abandon(self.user_data, Box::new(data));
+        // Outside the borrow: finishing may drop user types and fds.
+        if let Some((orphan, cqe)) = done {
+            orphan.finish(cqe);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! IORING_OP_WRITE: write an owned buffer, at an offset or at the file's
+//! position. See write(2) / pwrite(2).
+
+use super::{Completion, OpCode};
+use crate::buf::{sqe_len, BufResult, IoBuf};
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue, types};
+
+/// A write of `buf`'s initialized bytes. The output counts the bytes
+/// written, which may be fewer (a short write, as with write(2); buffers
+/// over `u32::MAX` bytes always are).
+pub struct Write<B> {
+    fd: SharedFd,
+    buf: B,
+    offset: u64,
+}
+
+impl<B: IoBuf> Write<B> {
+    /// A write at `offset`; `u64::MAX` means the file's current position.
+    pub fn new(fd: &SharedFd, buf: B, offset: u64) -> Self {
+        Write {
+            fd: fd.clone(),
+            buf,
+            offset,
+        }
+    }
+}
+
+// SAFETY: the SQE points into `buf`, whose IoBuf contract keeps the memory
+// in place and valid while `self` holds it; the fd is held open.
+unsafe impl<B: IoBuf> OpCode for Write<B> {
+    type Output = BufResult<usize, B>;
+
+    fn build(&mut self) -> squeue::Entry {
+        let len = sqe_len(self.buf.bytes_init());
+        opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+
+    fn complete(self, cqe: Completion) -> BufResult<usize, B> {
+        (cqe.result().map(|n| n as usize), self.buf)
+    }
+}

@@ -1,0 +1,346 @@
+//! `Runtime`: one ring, one op table, one run queue, one timer set, and
+//! the turn loop that drives them.
+//!
+//! ```text
+//! loop {
+//!     poll the block_on future if it was woken
+//!     run ready tasks (at most `task_budget`, so completions are not starved)
+//!     if tasks are still ready: submit and reap without waiting
+//!     else: submit and wait in ONE io_uring_enter, bounded by the next
+//!           timer deadline, or until a remote wake
+//!     reap every CQE: results into the op table, wake their tasks
+//!     fire expired timers
+//! }
+//! ```
+
+use crate::builder::Builder;
+use crate::context;
+use crate::driver::unpark::Shared;
+use crate::driver::{fatal, Driver, Reaped, RingConfig};
+use crate::executor::{Executor, JoinHandle, TaskRef};
+use crate::metrics::Metrics;
+use crate::time::Timers;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+use std::time::{Duration, Instant};
+
+/// A per-core io_uring runtime. It is `!Send`: it runs on the thread that
+/// built it, with every task spawned on it.
+///
+/// Dropping it drops every task, cancels every op still in flight and
+/// waits for their CQEs before the ring and the buffers go away.
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+/// The runtime's state, shared by the runtime, its ops and its timers.
+pub(crate) struct Core {
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) executor: Executor,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) shared: Arc<Shared>,
+    /// Swapped with the driver's `reaped` each turn, so wakers run with
+    /// the driver not borrowed, and no allocation is made.
+    scratch: RefCell<Reaped>,
+    remote_scratch: RefCell<Vec<TaskRef>>,
+    task_budget: u32,
+}
+
+impl Runtime {
+    /// A runtime with the [`Builder`]'s defaults.
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`]: a blocked or missing io_uring gives an
+    /// error that names the cause and the fix.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure the ring.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_config(
+        cfg: &RingConfig,
+        register_ring_fd: bool,
+        task_budget: u32,
+    ) -> io::Result<Runtime> {
+        let shared = Shared::new()?;
+        let driver = Driver::new(cfg, register_ring_fd, shared.eventfd())?;
+        Ok(Runtime {
+            core: Rc::new(Core {
+                driver: RefCell::new(driver),
+                executor: Executor::new(),
+                timers: RefCell::new(Timers::default()),
+                shared,
+                scratch: RefCell::new(Reaped::default()),
+                remote_scratch: RefCell::new(Vec::new()),
+                task_budget,
+            }),
+        })
+    }
+
+    /// Runs `future` to completion on this thread, driving the ring and
+    /// every task spawned meanwhile. Tasks still pending when it returns
+    /// stay in the runtime, and run again in the next `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called inside a running coring runtime (a nested
+    /// `block_on` would block that runtime's thread).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            !context::is_entered(),
+            "coring: block_on called inside a running runtime"
+        );
+        let _enter = context::enter(&self.core);
+        let core = &*self.core;
+        let mut future = pin!(future);
+        // SAFETY: the waker's data is a count of `core.shared` taken here
+        // and given up by its drop (see MAIN_WAKER_VTABLE).
+        let waker = unsafe { Waker::from_raw(main_raw_waker(&core.shared)) };
+        let mut cx = Context::from_waker(&waker);
+        let mut woken = true;
+        loop {
+            if woken || core.shared.take_main_woken() {
+                core.executor.polled.set(core.executor.polled.get() + 1);
+                if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            woken = false;
+            core.turn();
+        }
+    }
+
+    /// Spawns a task onto this runtime; it runs during `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.executor.spawn(&self.core.shared, future)
+    }
+
+    /// This runtime's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.core.metrics()
+    }
+
+    /// Which optional ring setup flags the kernel accepted.
+    pub fn ring_flags(&self) -> RingFlags {
+        let f = self.core.driver.borrow().setup_flags();
+        RingFlags {
+            sqpoll: f.sqpoll,
+            single_issuer: f.single_issuer,
+            defer_taskrun: f.defer_taskrun,
+            coop_taskrun: f.coop_taskrun,
+        }
+    }
+}
+
+/// The IORING_SETUP_* flags a runtime's ring got (see [`Builder`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RingFlags {
+    /// IORING_SETUP_SQPOLL.
+    pub sqpoll: bool,
+    /// IORING_SETUP_SINGLE_ISSUER.
+    pub single_issuer: bool,
+    /// IORING_SETUP_DEFER_TASKRUN.
+    pub defer_taskrun: bool,
+    /// IORING_SETUP_COOP_TASKRUN.
+    pub coop_taskrun: bool,
+}
+
+impl Core {
+    /// One turn of the loop in the module doc.
+    fn turn(&self) {
+        self.executor.run(self, self.task_budget);
+        {
+            let mut remote = self.remote_scratch.borrow_mut();
+            self.shared.drain_remote(&mut remote);
+            if !remote.is_empty() {
+                self.executor.extend_queue(&mut remote);
+            }
+        }
+        let busy = self.executor.has_ready();
+        let timeout = if busy {
+            None
+        } else {
+            self.timers.borrow().next_deadline().map(until)
+        };
+        {
+            let mut driver = self.driver.borrow_mut();
+            let res = if busy || timeout == Some(Duration::ZERO) {
+                driver.enter(false, None)
+            } else {
+                driver.arm_wake();
+                if self.shared.try_park() {
+                    let r = driver.enter(true, timeout);
+                    self.shared.unparked();
+                    r
+                } else {
+                    driver.enter(false, None)
+                }
+            };
+            if let Err(e) = res {
+                fatal(e);
+            }
+            driver.reap();
+        }
+        self.dispatch_reaped();
+        self.fire_timers();
+    }
+
+    /// Wakes the tasks whose ops completed and frees abandoned ops'
+    /// resources, with the driver not borrowed. The one place that wakes a
+    /// task for a CQE.
+    fn dispatch_reaped(&self) {
+        let mut scratch = self.scratch.borrow_mut();
+        {
+            let mut driver = self.driver.borrow_mut();
+            if driver.reaped.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut *scratch, &mut driver.reaped);
+        }
+        for w in scratch.wakers.drain(..) {
+            w.wake();
+        }
+        for (orphan, cqe) in scratch.orphans.drain(..) {
+            orphan.finish(cqe);
+        }
+    }
+
+    fn fire_timers(&self) {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return;
+        }
+        let expired = timers.take_expired(Instant::now());
+        drop(timers);
+        for w in expired {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let d = self.driver.borrow();
+        let c = d.counters;
+        Metrics {
+            sqes_submitted: c.submitted,
+            cqes_reaped: c.reaped,
+            enters: c.enters,
+            parks: c.parks,
+            cq_overflows: c.overflows,
+            tasks_spawned: self.executor.spawned.get(),
+            tasks_polled: self.executor.polled.get(),
+            ops_in_flight: d.ops.len() as u64,
+        }
+    }
+
+    /// Drops every task, cancels every op in flight, and waits for every
+    /// outstanding CQE.
+    fn shutdown(&self) {
+        self.executor.shutdown();
+        drop(self.shared.close());
+        self.timers.borrow_mut().clear();
+        let in_flight = self.driver.borrow().in_flight();
+        for ud in &in_flight {
+            self.driver.borrow_mut().push_cancel(*ud);
+        }
+        loop {
+            {
+                let mut driver = self.driver.borrow_mut();
+                if driver.in_flight().is_empty() {
+                    break;
+                }
+                if let Err(e) = driver.enter(true, Some(Duration::from_millis(100))) {
+                    fatal(e);
+                }
+                driver.reap();
+            }
+            let mut scratch = self.scratch.borrow_mut();
+            std::mem::swap(&mut *scratch, &mut self.driver.borrow_mut().reaped);
+            // The tasks are gone: their wakers need not run.
+            scratch.wakers.clear();
+            for (orphan, cqe) in scratch.orphans.drain(..) {
+                orphan.finish(cqe);
+            }
+        }
+        // Wakes that came in while the tasks were dropped.
+        self.executor.shutdown();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _enter = context::enter(&self.core);
+        self.core.shutdown();
+    }
+}
+
+/// Time from now until `deadline`, zero when it passed.
+fn until(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Runs `future` on a new runtime with the default settings: the
+/// one-call way to start.
+///
+/// # Errors
+///
+/// Fails when io_uring cannot be set up (see [`Builder::build`]).
+///
+/// # Examples
+///
+/// ```
+/// let n = coring_runtime::start(async { 1 + 1 }).unwrap();
+/// assert_eq!(n, 2);
+/// ```
+pub fn start<F: Future>(future: F) -> io::Result<F::Output> {
+    Ok(Runtime::new()?.block_on(future))
+}
+
+// The block_on waker: a counted pointer to the runtime's `Shared`.
+static MAIN_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(main_clone, main_wake, main_wake_by_ref, main_drop);
+
+fn main_raw_waker(shared: &Arc<Shared>) -> RawWaker {
+    RawWaker::new(
+        Arc::into_raw(shared.clone()) as *const (),
+        &MAIN_WAKER_VTABLE,
+    )
+}
+
+unsafe fn main_clone(p: *const ()) -> RawWaker {
+    // SAFETY: `p` is a counted Arc<Shared> pointer (main_raw_waker).
+    unsafe { Arc::increment_strong_count(p as *const Shared) };
+    RawWaker::new(p, &MAIN_WAKER_VTABLE)
+}
+
+unsafe fn main_wake(p: *const ()) {
+    // SAFETY: the waker owns one count, which this consumes.
+    let shared = unsafe { Arc::from_raw(p as *const Shared) };
+    shared.wake_main();
+}
+
+unsafe fn main_wake_by_ref(p: *const ()) {
+    // SAFETY: the waker owns one count; ManuallyDrop leaves it.
+    let shared = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Shared) });
+    shared.wake_main();
+}
+
+unsafe fn main_drop(p: *const ()) {
+    // SAFETY: the waker owns one count, which this gives up.
+    unsafe { Arc::decrement_strong_count(p as *const Shared) };
+}

@@ -1,0 +1,75 @@
+//! Time: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//!
+//! Timers cost no SQE: the runtime keeps them ordered by deadline and
+//! bounds the wait of its one `io_uring_enter` per turn by the earliest
+//! one (IORING_ENTER_EXT_ARG). A timer fires in deadline order, never
+//! before its deadline (a sleep checks the clock when polled), and an idle
+//! runtime sleeps in the kernel until then.
+
+mod interval;
+mod sleep;
+mod timeout;
+
+pub use interval::{interval, interval_at, Interval};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use timeout::{timeout, Elapsed, Timeout};
+
+use std::collections::BTreeMap;
+use std::task::Waker;
+use std::time::Instant;
+
+/// Key of a registered timer: deadline, then registration order.
+pub(crate) type TimerKey = (Instant, u64);
+
+/// The runtime's timers, by deadline.
+#[derive(Default)]
+pub(crate) struct Timers {
+    entries: BTreeMap<TimerKey, Waker>,
+    next_seq: u64,
+}
+
+impl Timers {
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
+        let key = (deadline, self.next_seq);
+        self.next_seq += 1;
+        self.entries.insert(key, waker);
+        key
+    }
+
+    pub(crate) fn update(&mut self, key: &TimerKey, waker: &Waker) {
+        if let Some(w) = self.entries.get_mut(key) {
+            if !w.will_wake(waker) {
+                w.clone_from(waker);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &TimerKey) {
+        self.entries.remove(key);
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.entries.first_key_value().map(|(k, _)| k.0)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes and returns the wakers of timers due at `now`, in deadline
+    /// order.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<Waker> {
+        let mut out = Vec::new();
+        while let Some(e) = self.entries.first_entry() {
+            if e.key().0 > now {
+                break;
+            }
+            out.push(e.remove());
+        }
+        out
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
