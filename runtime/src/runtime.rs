@@ -164,7 +164,6 @@ pub struct RingFlags {
 impl Core {
     /// One turn of the loop in the module doc.
     fn turn(&self) {
-        self.executor.run(self, self.task_budget);
         {
             let mut remote = self.remote_scratch.borrow_mut();
             self.shared.drain_remote(&mut remote);
@@ -172,6 +171,7 @@ impl Core {
                 self.executor.extend_queue(&mut remote);
             }
         }
+        self.executor.run(self, self.task_budget);
         let busy = self.executor.has_ready();
         let timeout = if busy {
             None

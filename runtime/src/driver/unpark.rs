@@ -48,7 +48,7 @@ impl Shared {
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Arc::new(Shared {
             parked: AtomicBool::new(false),
-            main_woken: AtomicBool::new(true),
+            main_woken: AtomicBool::new(false),
             has_remote: AtomicBool::new(false),
             remote: Mutex::new(Remote::default()),
             eventfd,

@@ -129,8 +129,16 @@ impl<F: Future + 'static> Task<F> {
         self.state.fetch_or(COMPLETE, AcqRel);
         match core {
             Some(core) => core.executor.remove(self.key.get()),
+            // An abort from outside `run`: leave the registry of our own
+            // runtime only (a JoinHandle may outlive its runtime, or be used
+            // while another runtime is entered). Otherwise the entry goes at
+            // that runtime's shutdown.
             None => {
-                context::try_with_core(|core| core.executor.remove(self.key.get()));
+                context::try_with_core(|core| {
+                    if Arc::ptr_eq(&core.shared, &self.shared) {
+                        core.executor.remove(self.key.get());
+                    }
+                });
             }
         }
         if let Some(w) = self.join_waker.take() {
