@@ -26,6 +26,8 @@ pub struct Builder {
     cfg: RingConfig,
     register_ring_fd: bool,
     task_budget: u32,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
 
 impl Default for Builder {
@@ -37,7 +39,7 @@ impl Default for Builder {
 impl Builder {
     /// The defaults: 256 SQ entries, a CQ of 4× that, SINGLE_ISSUER,
     /// DEFER_TASKRUN, COOP_TASKRUN, a registered ring fd, 128 task polls a
-    /// turn.
+    /// turn, a blocking pool of up to 64 threads kept 10 s when idle.
     pub fn new() -> Self {
         Builder {
             cfg: RingConfig {
@@ -50,6 +52,8 @@ impl Builder {
             },
             register_ring_fd: true,
             task_budget: 128,
+            max_blocking_threads: 64,
+            blocking_keep_alive: Duration::from_secs(10),
         }
     }
 
@@ -106,6 +110,20 @@ impl Builder {
         self
     }
 
+    /// Most threads the [`spawn_blocking`](crate::spawn_blocking) pool
+    /// runs at once (default 64, at least 1).
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it
+    /// exits (default 10 s).
+    pub fn blocking_keep_alive(mut self, idle: Duration) -> Self {
+        self.blocking_keep_alive = idle;
+        self
+    }
+
     /// Sets up the ring and the runtime.
     ///
     /// # Errors
@@ -120,6 +138,11 @@ impl Builder {
         if cfg.cq_entries.is_none() && (1..=MAX_ENTRIES).contains(&cfg.entries) {
             cfg.cq_entries = Some((cfg.entries.next_power_of_two() * 4).min(2 * MAX_ENTRIES));
         }
-        Runtime::from_config(&cfg, self.register_ring_fd, self.task_budget)
+        Runtime::from_config(
+            &cfg,
+            self.register_ring_fd,
+            self.task_budget,
+            (self.max_blocking_threads, self.blocking_keep_alive),
+        )
     }
 }

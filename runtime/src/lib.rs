@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod blocking;
 pub mod buf;
 mod builder;
 mod context;
@@ -35,6 +36,7 @@ pub mod op;
 mod runtime;
 pub mod time;
 
+pub use blocking::{spawn_blocking, BlockingHandle};
 pub use builder::Builder;
 pub use context::{spawn, try_current_metrics};
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};

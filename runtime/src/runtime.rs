@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+use crate::blocking::BlockingPool;
 use crate::builder::Builder;
 use crate::context;
 use crate::driver::unpark::Shared;
@@ -45,6 +46,7 @@ pub(crate) struct Core {
     pub(crate) executor: Executor,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) blocking: BlockingPool,
     /// Swapped with the driver's `reaped` each turn, so wakers run with
     /// the driver not borrowed, and no allocation is made.
     scratch: RefCell<Reaped>,
@@ -72,6 +74,7 @@ impl Runtime {
         cfg: &RingConfig,
         register_ring_fd: bool,
         task_budget: u32,
+        blocking: (usize, Duration),
     ) -> io::Result<Runtime> {
         let shared = Shared::new()?;
         let driver = Driver::new(cfg, register_ring_fd, shared.eventfd())?;
@@ -81,6 +84,7 @@ impl Runtime {
                 executor: Executor::new(),
                 timers: RefCell::new(Timers::default()),
                 shared,
+                blocking: BlockingPool::new(blocking.0, blocking.1),
                 scratch: RefCell::new(Reaped::default()),
                 remote_scratch: RefCell::new(Vec::new()),
                 task_budget,
@@ -252,6 +256,7 @@ impl Core {
     /// outstanding CQE.
     fn shutdown(&self) {
         self.executor.shutdown();
+        self.blocking.shutdown();
         drop(self.shared.close());
         self.timers.borrow_mut().clear();
         let in_flight = self.driver.borrow().in_flight();

@@ -244,9 +244,10 @@ impl<F: Future + 'static> Runnable for Task<F> {
         self.set_flag(RUNNING, true);
         let res = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: rule 2: owner thread; nothing else borrows `stage`
-            // while RUNNING is set (rule 3). The future never moves: it
-            // stays in the Arc until dropped in place.
+            // while RUNNING is set (rule 3).
             match unsafe { &mut *self.stage.get() } {
+                // SAFETY: the future never moves: it stays in the Arc until
+                // it is dropped in place.
                 Stage::Running(f) => unsafe { Pin::new_unchecked(f) }.poll(&mut cx),
                 _ => Poll::Pending,
             }

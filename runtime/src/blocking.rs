@@ -1,0 +1,245 @@
+//! `spawn_blocking`: a bounded thread pool for calls io_uring cannot make
+//! (DNS lookups, directory listings, anything a user brings).
+//!
+//! Each runtime has its own pool, started lazily: a job goes to an idle
+//! thread if there is one, else to a new thread while fewer than
+//! `max_blocking_threads` run, else it waits in the queue. A thread that
+//! found no job for `blocking_keep_alive` exits. The result comes back
+//! through a `Send` waker, which unparks the ring when it is asleep.
+//!
+//! At runtime shutdown queued jobs that have not started are dropped (their
+//! handles give a cancelled [`JoinError`]); running ones finish, and every
+//! pool thread is joined.
+
+use crate::context;
+use crate::executor::JoinError;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A runtime's blocking pool.
+pub(crate) struct BlockingPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    state: Mutex<PoolState>,
+    job_ready: Condvar,
+    max_threads: usize,
+    keep_alive: Duration,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+    next_id: usize,
+    shutdown: bool,
+    handles: Vec<ThreadHandle<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic never happens while a pool lock is held (jobs run unlocked
+    // and catch their panics), so poisoning carries no broken invariant.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration) -> Self {
+        BlockingPool {
+            inner: Arc::new(PoolInner {
+                state: Mutex::new(PoolState::default()),
+                job_ready: Condvar::new(),
+                max_threads: max_threads.max(1),
+                keep_alive,
+            }),
+        }
+    }
+
+    pub(crate) fn spawn<F, T>(&self, f: F) -> BlockingHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState::Pending(None)),
+        });
+        let job_slot = slot.clone();
+        let job: Job = Box::new(move || {
+            let out = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
+            job_slot.fill(out);
+        });
+        let mut st = lock(&self.inner.state);
+        if st.shutdown {
+            drop(st);
+            drop(job);
+            return BlockingHandle { slot };
+        }
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.inner.job_ready.notify_one();
+        } else if st.threads < self.inner.max_threads {
+            st.threads += 1;
+            st.next_id += 1;
+            let inner = self.inner.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("coring-blocking-{}", st.next_id))
+                .spawn(move || inner.worker());
+            match spawned {
+                Ok(h) => st.handles.push(h),
+                // No thread to be had: the job waits for a running one; with
+                // none running it is failed below.
+                Err(_) => st.threads -= 1,
+            }
+            if st.threads == 0 {
+                let job = st.jobs.pop_back();
+                drop(st);
+                drop(job);
+            }
+        }
+        BlockingHandle { slot }
+    }
+
+    /// Drops queued jobs, lets running ones finish, joins every thread.
+    pub(crate) fn shutdown(&self) {
+        let (jobs, handles) = {
+            let mut st = lock(&self.inner.state);
+            st.shutdown = true;
+            (
+                std::mem::take(&mut st.jobs),
+                std::mem::take(&mut st.handles),
+            )
+        };
+        self.inner.job_ready.notify_all();
+        drop(jobs);
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl PoolInner {
+    fn worker(self: Arc<Self>) {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                drop(st);
+                job();
+                st = lock(&self.state);
+                continue;
+            }
+            if st.shutdown {
+                break;
+            }
+            st.idle += 1;
+            let (guard, timeout) = self
+                .job_ready
+                .wait_timeout(st, self.keep_alive)
+                .unwrap_or_else(|p| p.into_inner());
+            st = guard;
+            st.idle -= 1;
+            if timeout.timed_out() && st.jobs.is_empty() {
+                break;
+            }
+        }
+        st.threads -= 1;
+    }
+}
+
+/// Where a blocking job's result meets its handle.
+struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+}
+
+enum SlotState<T> {
+    /// Not done; the handle's waker, once polled.
+    Pending(Option<Waker>),
+    Done(Result<T, JoinError>),
+    Taken,
+}
+
+impl<T> Slot<T> {
+    fn fill(&self, out: Result<T, JoinError>) {
+        let waker = {
+            let mut st = lock(&self.state);
+            match std::mem::replace(&mut *st, SlotState::Done(out)) {
+                SlotState::Pending(w) => w,
+                _ => None,
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The handle of a [`spawn_blocking`] job: awaits its result. A panic in
+/// the job comes back as a [`JoinError`]; so does a job dropped unstarted
+/// at runtime shutdown. Dropping the handle does not stop the job.
+#[must_use = "dropping the handle detaches the job"]
+pub struct BlockingHandle<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> Future for BlockingHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = lock(&self.slot.state);
+        match std::mem::replace(&mut *st, SlotState::Taken) {
+            SlotState::Done(out) => Poll::Ready(out),
+            SlotState::Pending(w) => {
+                let w = match w {
+                    Some(w) if w.will_wake(cx.waker()) => w,
+                    _ => cx.waker().clone(),
+                };
+                // The job's closure (which holds the other Arc) was dropped
+                // without running: it will never fill the slot.
+                if Arc::strong_count(&self.slot) == 1 {
+                    return Poll::Ready(Err(JoinError::cancelled()));
+                }
+                *st = SlotState::Pending(Some(w));
+                Poll::Pending
+            }
+            SlotState::Taken => panic!("coring: BlockingHandle polled after it returned"),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for BlockingHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockingHandle")
+    }
+}
+
+/// Runs `f` on the current runtime's blocking pool and returns a handle
+/// that resolves to its result.
+///
+/// # Panics
+///
+/// Panics outside a coring runtime.
+///
+/// # Examples
+///
+/// ```
+/// coring_runtime::start(async {
+///     let n = coring_runtime::spawn_blocking(|| std::fs::read_dir("/").map(|d| d.count()));
+///     assert!(n.await.unwrap().unwrap() > 0);
+/// })
+/// .unwrap();
+/// ```
+pub fn spawn_blocking<F, T>(f: F) -> BlockingHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    context::with_core(|core| core.blocking.spawn(f))
+}
