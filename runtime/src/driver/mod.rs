@@ -14,9 +14,10 @@ pub(crate) mod unpark;
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
 pub(crate) use table::{OpTable, IGNORE_USER_DATA, WAKE_USER_DATA};
 
-use crate::op::lifecycle::{OnCqe, OnDrop};
-use crate::op::{Completion, OpCode, Orphan};
+use crate::op::lifecycle::{has_more, Lifecycle, OnCqe, OnDrop};
+use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
 use io_uring::{opcode, squeue, types, IoUring};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -157,9 +158,36 @@ impl Driver {
     /// op's user_data.
     pub(crate) fn submit<T: OpCode>(&mut self, op: &mut T) -> u64 {
         let sqe = op.build();
-        let user_data = self.ops.insert();
+        let user_data = self.ops.insert(Lifecycle::Submitted);
         self.push(&sqe.user_data(user_data));
         user_data
+    }
+
+    /// Pushes a multishot op's SQE; its entry queues CQEs for a stream.
+    pub(crate) fn submit_multishot<T: MultishotOpCode>(&mut self, op: &mut T) -> u64 {
+        let sqe = op.build();
+        let user_data = self.ops.insert(Lifecycle::Streaming {
+            cqes: VecDeque::new(),
+            waker: None,
+            ended: false,
+        });
+        self.push(&sqe.user_data(user_data));
+        user_data
+    }
+
+    /// The stream's poll: its next CQE, if one came. The entry goes with
+    /// the final CQE.
+    pub(crate) fn poll_next_cqe(&mut self, user_data: u64, waker: &Waker) -> Poll<Completion> {
+        let Some(state) = self.ops.get_mut(user_data) else {
+            panic!("coring: multishot op polled after its table entry was removed (a coring bug)");
+        };
+        let poll = state.transition_to_next(waker);
+        if let Poll::Ready(c) = &poll {
+            if !has_more(c) {
+                self.ops.remove(user_data);
+            }
+        }
+        poll
     }
 
     /// Pushes one SQE; a full SQ is flushed first, never an error.

@@ -35,18 +35,15 @@ impl OpTable {
         }
     }
 
-    /// Adds a `Submitted` entry and returns its user_data.
-    pub(crate) fn insert(&mut self) -> u64 {
+    /// Adds an entry in `state` and returns its user_data.
+    pub(crate) fn insert(&mut self, state: Lifecycle) -> u64 {
         let generation = self.next_generation;
         self.next_generation = if generation + 1 >= GENERATION_LIMIT {
             1
         } else {
             generation + 1
         };
-        let index = self.slots.insert(Slot {
-            generation,
-            state: Lifecycle::Submitted,
-        });
+        let index = self.slots.insert(Slot { generation, state });
         debug_assert!(index < u32::MAX as usize);
         (u64::from(generation) << 32) | index as u64
     }
@@ -94,9 +91,9 @@ mod tests {
     #[test]
     fn stale_user_data_misses_reused_slot() {
         let mut t = OpTable::new();
-        let a = t.insert();
+        let a = t.insert(Lifecycle::Submitted);
         t.remove(a);
-        let b = t.insert();
+        let b = t.insert(Lifecycle::Submitted);
         assert_eq!(a & 0xffff_ffff, b & 0xffff_ffff, "slot reused");
         assert!(t.get_mut(a).is_none());
         assert!(t.get_mut(b).is_some());
@@ -108,8 +105,8 @@ mod tests {
     fn keys_never_hit_reserved_values() {
         let mut t = OpTable::new();
         t.next_generation = GENERATION_LIMIT - 1;
-        let a = t.insert();
-        let b = t.insert();
+        let a = t.insert(Lifecycle::Submitted);
+        let b = t.insert(Lifecycle::Submitted);
         assert!(a < IGNORE_USER_DATA && b < IGNORE_USER_DATA);
         assert_eq!(b >> 32, 1, "generation wraps to 1");
     }

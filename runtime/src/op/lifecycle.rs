@@ -12,8 +12,14 @@
 //! 4. Transitions return a `#[must_use]` outcome that says what the caller
 //!    must do next; the waker is woken by the runtime, in one place,
 //!    after the driver is no longer borrowed.
+//! 5. A multishot op is `Streaming` from its push on: its CQEs queue up
+//!    until the stream takes them, and the CQE without IORING_CQE_F_MORE
+//!    is its final one. Abandoned, each further CQE goes to the orphan
+//!    (which closes an accepted fd, or gives a buffer back), the final one
+//!    frees it.
 
 use crate::op::{Completion, Orphan};
+use std::collections::VecDeque;
 use std::task::{Poll, Waker};
 
 /// Where one op stands.
@@ -27,6 +33,18 @@ pub(crate) enum Lifecycle {
     /// The future was dropped before the CQE; the op's resources (buffer,
     /// iovecs, fd) wait here for the final CQE.
     Abandoned(Box<dyn Orphan>),
+    /// A multishot op's CQEs, queued for its stream; `ended` once the final
+    /// one is among them.
+    Streaming {
+        cqes: VecDeque<Completion>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
+}
+
+/// Whether a CQE says more will follow for the same op.
+pub(crate) fn has_more(c: &Completion) -> bool {
+    io_uring::cqueue::more(c.flags())
 }
 
 /// What the reaper must do after a CQE moved an op.
@@ -67,24 +85,78 @@ impl Lifecycle {
                 *self = Lifecycle::Waiting(waker.clone());
                 Poll::Pending
             }
-            // A live future never sees its own op abandoned.
-            Lifecycle::Abandoned(_) => Poll::Pending,
+            // A live future never sees its own op abandoned, and a
+            // single-shot future never polls a multishot entry.
+            Lifecycle::Abandoned(_) | Lifecycle::Streaming { .. } => Poll::Pending,
+        }
+    }
+
+    /// The stream polls: the next queued CQE, else remember the waker.
+    pub(crate) fn transition_to_next(&mut self, w: &Waker) -> Poll<Completion> {
+        let Lifecycle::Streaming { cqes, waker, .. } = self else {
+            return Poll::Pending;
+        };
+        match cqes.pop_front() {
+            Some(c) => Poll::Ready(c),
+            None => {
+                match waker {
+                    Some(old) if old.will_wake(w) => {}
+                    _ => *waker = Some(w.clone()),
+                }
+                Poll::Pending
+            }
         }
     }
 
     /// A CQE for this op was reaped.
     pub(crate) fn transition_to_completed(&mut self, c: Completion) -> OnCqe {
+        match self {
+            Lifecycle::Streaming { cqes, waker, ended } => {
+                cqes.push_back(c);
+                *ended |= !has_more(&c);
+                return match waker.take() {
+                    Some(w) => OnCqe::Wake(w),
+                    None => OnCqe::Stored,
+                };
+            }
+            Lifecycle::Abandoned(orphan) if has_more(&c) => {
+                orphan.more(c);
+                return OnCqe::Stored;
+            }
+            _ => {}
+        }
         match std::mem::replace(self, Lifecycle::Completed(c)) {
-            Lifecycle::Submitted | Lifecycle::Completed(_) => OnCqe::Stored,
+            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming { .. } => {
+                OnCqe::Stored
+            }
             Lifecycle::Waiting(w) => OnCqe::Wake(w),
             Lifecycle::Abandoned(orphan) => OnCqe::Orphaned(orphan),
         }
     }
 
     /// The future was dropped; `orphan` holds its resources.
-    pub(crate) fn transition_to_abandoned(&mut self, orphan: Box<dyn Orphan>) -> OnDrop {
+    pub(crate) fn transition_to_abandoned(&mut self, mut orphan: Box<dyn Orphan>) -> OnDrop {
         match self {
             Lifecycle::Completed(c) => OnDrop::Done(*c, orphan),
+            Lifecycle::Streaming { cqes, ended, .. } => {
+                // CQEs the stream never took go to the orphan now.
+                let ended = *ended;
+                let mut last = None;
+                for c in cqes.drain(..) {
+                    if has_more(&c) {
+                        orphan.more(c);
+                    } else {
+                        last = Some(c);
+                    }
+                }
+                match last {
+                    Some(c) if ended => OnDrop::Done(c, orphan),
+                    _ => {
+                        *self = Lifecycle::Abandoned(orphan);
+                        OnDrop::Cancel
+                    }
+                }
+            }
             _ => {
                 *self = Lifecycle::Abandoned(orphan);
                 OnDrop::Cancel
@@ -94,6 +166,10 @@ impl Lifecycle {
 
     /// Whether the final CQE has not come yet.
     pub(crate) fn is_in_flight(&self) -> bool {
-        !matches!(self, Lifecycle::Completed(_))
+        match self {
+            Lifecycle::Completed(_) => false,
+            Lifecycle::Streaming { ended, .. } => !ended,
+            _ => true,
+        }
     }
 }

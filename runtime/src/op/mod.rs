@@ -42,6 +42,7 @@ pub(crate) mod lifecycle;
 
 mod cancel;
 mod close;
+mod multishot;
 pub(crate) mod nop;
 mod read;
 mod readv;
@@ -51,6 +52,7 @@ mod writev;
 
 pub use cancel::AsyncCancel;
 pub use close::Close;
+pub use multishot::{MultiOp, MultishotOpCode};
 pub use nop::Nop;
 pub use read::Read;
 pub use readv::Readv;
@@ -138,6 +140,12 @@ pub unsafe trait OpCode: 'static {
 
 /// The resources of an abandoned op, type-erased, waiting in the table.
 pub(crate) trait Orphan {
+    /// A CQE with IORING_CQE_F_MORE (multishot ops only). Runs while the
+    /// driver is borrowed: it must not touch the runtime.
+    fn more(&mut self, cqe: Completion) {
+        let _ = cqe;
+    }
+    /// The final CQE; the resources may go.
     fn finish(self: Box<Self>, cqe: Completion);
 }
 
