@@ -12,13 +12,13 @@
 //! pool thread is joined.
 
 use crate::context;
-use crate::executor::JoinError;
+use crate::executor::{oneshot, JoinError};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::Duration;
 
@@ -69,19 +69,15 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState::Pending(None)),
-        });
-        let job_slot = slot.clone();
+        let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let out = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic);
-            job_slot.fill(out);
+            tx.send(catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panic));
         });
         let mut st = lock(&self.inner.state);
         if st.shutdown {
             drop(st);
             drop(job);
-            return BlockingHandle { slot };
+            return BlockingHandle { rx };
         }
         st.jobs.push_back(job);
         if st.idle > 0 {
@@ -105,7 +101,7 @@ impl BlockingPool {
                 drop(job);
             }
         }
-        BlockingHandle { slot }
+        BlockingHandle { rx }
     }
 
     /// Drops queued jobs, lets running ones finish, joins every thread.
@@ -154,63 +150,26 @@ impl PoolInner {
     }
 }
 
-/// Where a blocking job's result meets its handle.
-struct Slot<T> {
-    state: Mutex<SlotState<T>>,
-}
-
-enum SlotState<T> {
-    /// Not done; the handle's waker, once polled.
-    Pending(Option<Waker>),
-    Done(Result<T, JoinError>),
-    Taken,
-}
-
-impl<T> Slot<T> {
-    fn fill(&self, out: Result<T, JoinError>) {
-        let waker = {
-            let mut st = lock(&self.state);
-            match std::mem::replace(&mut *st, SlotState::Done(out)) {
-                SlotState::Pending(w) => w,
-                _ => None,
-            }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
 /// The handle of a [`spawn_blocking`] job: awaits its result. A panic in
 /// the job comes back as a [`JoinError`]; so does a job dropped unstarted
 /// at runtime shutdown. Dropping the handle does not stop the job.
 #[must_use = "dropping the handle detaches the job"]
 pub struct BlockingHandle<T> {
-    slot: Arc<Slot<T>>,
+    rx: oneshot::Receiver<T>,
+}
+
+impl<T> BlockingHandle<T> {
+    /// Whether the job has finished.
+    pub fn is_finished(&self) -> bool {
+        self.rx.is_done()
+    }
 }
 
 impl<T> Future for BlockingHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = lock(&self.slot.state);
-        match std::mem::replace(&mut *st, SlotState::Taken) {
-            SlotState::Done(out) => Poll::Ready(out),
-            SlotState::Pending(w) => {
-                let w = match w {
-                    Some(w) if w.will_wake(cx.waker()) => w,
-                    _ => cx.waker().clone(),
-                };
-                // The job's closure (which holds the other Arc) was dropped
-                // without running: it will never fill the slot.
-                if Arc::strong_count(&self.slot) == 1 {
-                    return Poll::Ready(Err(JoinError::cancelled()));
-                }
-                *st = SlotState::Pending(Some(w));
-                Poll::Pending
-            }
-            SlotState::Taken => panic!("coring: BlockingHandle polled after it returned"),
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx)
     }
 }
 

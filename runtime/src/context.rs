@@ -1,6 +1,6 @@
 //! The thread-local current runtime, and the free functions that use it.
 
-use crate::executor::{JoinHandle, TaskRef};
+use crate::executor::{JoinHandle, Runnable};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -43,6 +43,7 @@ impl Drop for Enter {
 }
 
 /// Runs `f` with the current runtime, if there is one.
+#[inline]
 pub(crate) fn try_with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
     let p = CURRENT.with(Cell::get);
     if p.is_null() {
@@ -59,6 +60,7 @@ pub(crate) fn try_with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 /// # Panics
 ///
 /// Panics with [`NO_RUNTIME`] outside a runtime.
+#[inline]
 pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
     match try_with_core_rc(f) {
         Some(r) => r,
@@ -66,22 +68,26 @@ pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
     }
 }
 
+#[inline]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     try_with_core_rc(|rc| f(rc))
 }
 
+#[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     with_core_rc(|rc| f(rc))
 }
 
-/// Queues a woken task: locally when this thread runs its runtime,
-/// through the remote queue otherwise.
-pub(crate) fn schedule(task: TaskRef) {
+/// Queues a woken task: locally when this thread runs the task's runtime,
+/// through that runtime's remote queue otherwise. Generic, so that reading
+/// the task's runtime is not a virtual call.
+#[inline]
+pub(crate) fn schedule<R: Runnable + 'static>(task: Arc<R>) {
     let p = CURRENT.with(Cell::get);
     if !p.is_null() {
         // SAFETY: as in `try_with_core_rc`.
         let core: &Core = unsafe { &*p };
-        if ptr::eq(Arc::as_ptr(&core.shared), Arc::as_ptr(task.shared())) {
+        if Arc::ptr_eq(&core.shared, task.shared()) {
             core.executor.schedule_local(task);
             return;
         }

@@ -22,6 +22,7 @@
 //! assert_eq!(out, 42);
 //! ```
 #![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
 
 mod blocking;
 pub mod buf;
@@ -41,7 +42,7 @@ pub use builder::Builder;
 pub use context::{spawn, try_current_metrics};
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 pub use metrics::Metrics;
-pub use runtime::{start, Runtime};
+pub use runtime::{start, RingFlags, Runtime};
 
 /// The io-uring crate coring builds its SQEs with, for users who write
 /// their own [`op::OpCode`]s.

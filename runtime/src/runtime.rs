@@ -47,9 +47,11 @@ pub(crate) struct Core {
     pub(crate) timers: RefCell<Timers>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) blocking: BlockingPool,
-    /// Swapped with the driver's `reaped` each turn, so wakers run with
-    /// the driver not borrowed, and no allocation is made.
+    /// Swapped with the driver's `reaped` when a reap outside the turn
+    /// (a full SQ) left wakers or orphans there.
     scratch: RefCell<Reaped>,
+    /// Wakers of the tasks whose CQEs a turn reaped.
+    wakers: RefCell<Vec<Waker>>,
     remote_scratch: RefCell<Vec<TaskRef>>,
     task_budget: u32,
 }
@@ -86,6 +88,7 @@ impl Runtime {
                 shared,
                 blocking: BlockingPool::new(blocking.0, blocking.1),
                 scratch: RefCell::new(Reaped::default()),
+                wakers: RefCell::new(Vec::with_capacity(64)),
                 remote_scratch: RefCell::new(Vec::new()),
                 task_budget,
             }),
@@ -168,55 +171,68 @@ pub struct RingFlags {
 impl Core {
     /// One turn of the loop in the module doc.
     fn turn(&self) {
-        {
-            let mut remote = self.remote_scratch.borrow_mut();
-            self.shared.drain_remote(&mut remote);
-            if !remote.is_empty() {
-                self.executor.extend_queue(&mut remote);
-            }
+        if self.shared.has_remote() {
+            self.pull_remote();
         }
         self.executor.run(self, self.task_budget);
         let busy = self.executor.has_ready();
-        let timeout = if busy {
-            None
-        } else {
-            self.timers.borrow().next_deadline().map(until)
-        };
-        {
+        let mut wakers = self.wakers.borrow_mut();
+        let orphans = {
             let mut driver = self.driver.borrow_mut();
-            let res = if busy || timeout == Some(Duration::ZERO) {
+            let res = if busy {
                 driver.enter(false, None)
             } else {
-                driver.arm_wake();
-                if self.shared.try_park() {
-                    let r = driver.enter(true, timeout);
-                    self.shared.unparked();
-                    r
-                } else {
-                    driver.enter(false, None)
-                }
+                self.park(&mut driver)
             };
             if let Err(e) = res {
                 fatal(e);
             }
-            driver.reap();
+            driver.reap_into(&mut wakers);
+            !driver.reaped.is_empty()
+        };
+        // The one place that wakes a task for a CQE: after the driver's
+        // borrow ends, since a waker may do anything.
+        while let Some(w) = wakers.pop() {
+            w.wake();
         }
-        self.dispatch_reaped();
-        self.fire_timers();
+        drop(wakers);
+        if orphans {
+            self.dispatch_reaped();
+        }
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
     }
 
-    /// Wakes the tasks whose ops completed and frees abandoned ops'
-    /// resources, with the driver not borrowed. The one place that wakes a
-    /// task for a CQE.
+    /// Submits and waits until a CQE, the next timer or a remote wake.
+    #[inline]
+    fn park(&self, driver: &mut Driver) -> io::Result<()> {
+        let timeout = self.timers.borrow().next_deadline().map(until);
+        if timeout == Some(Duration::ZERO) {
+            return driver.enter(false, None);
+        }
+        driver.arm_wake();
+        if !self.shared.try_park() {
+            return driver.enter(false, None);
+        }
+        let r = driver.enter(true, timeout);
+        self.shared.unparked();
+        r
+    }
+
+    #[cold]
+    fn pull_remote(&self) {
+        let mut remote = self.remote_scratch.borrow_mut();
+        self.shared.drain_remote(&mut remote);
+        self.executor.extend_queue(&mut remote);
+    }
+
+    /// Wakes what a reap outside the turn collected (a full SQ), and frees
+    /// abandoned ops' resources, with the driver not borrowed.
+    #[cold]
     fn dispatch_reaped(&self) {
         let mut scratch = self.scratch.borrow_mut();
-        {
-            let mut driver = self.driver.borrow_mut();
-            if driver.reaped.is_empty() {
-                return;
-            }
-            std::mem::swap(&mut *scratch, &mut driver.reaped);
-        }
+        std::mem::swap(&mut *scratch, &mut self.driver.borrow_mut().reaped);
         for w in scratch.wakers.drain(..) {
             w.wake();
         }
@@ -225,13 +241,9 @@ impl Core {
         }
     }
 
+    #[cold]
     fn fire_timers(&self) {
-        let mut timers = self.timers.borrow_mut();
-        if timers.is_empty() {
-            return;
-        }
-        let expired = timers.take_expired(Instant::now());
-        drop(timers);
+        let expired = self.timers.borrow_mut().take_expired(Instant::now());
         for w in expired {
             w.wake();
         }

@@ -12,12 +12,11 @@ pub(crate) mod table;
 pub(crate) mod unpark;
 
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
-pub(crate) use table::{OpTable, IGNORE_USER_DATA, WAKE_USER_DATA};
+pub(crate) use table::{OpTable, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
 
 use crate::op::lifecycle::{has_more, Lifecycle, OnCqe, OnDrop};
 use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
 use io_uring::{opcode, squeue, types, IoUring};
-use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -156,6 +155,7 @@ impl Driver {
 
     /// Builds `op`'s SQE, enters it in the table and pushes it. Returns the
     /// op's user_data.
+    #[inline]
     pub(crate) fn submit<T: OpCode>(&mut self, op: &mut T) -> u64 {
         let sqe = op.build();
         let user_data = self.ops.insert(Lifecycle::Submitted);
@@ -166,11 +166,7 @@ impl Driver {
     /// Pushes a multishot op's SQE; its entry queues CQEs for a stream.
     pub(crate) fn submit_multishot<T: MultishotOpCode>(&mut self, op: &mut T) -> u64 {
         let sqe = op.build();
-        let user_data = self.ops.insert(Lifecycle::Streaming {
-            cqes: VecDeque::new(),
-            waker: None,
-            ended: false,
-        });
+        let user_data = self.ops.insert(Lifecycle::Streaming(Box::default()));
         self.push(&sqe.user_data(user_data));
         user_data
     }
@@ -184,13 +180,15 @@ impl Driver {
         let poll = state.transition_to_next(waker);
         if let Poll::Ready(c) = &poll {
             if !has_more(c) {
-                self.ops.remove(user_data);
+                // An ended stream's state holds no waker nor CQE any more.
+                drop(self.ops.remove(user_data));
             }
         }
         poll
     }
 
     /// Pushes one SQE; a full SQ is flushed first, never an error.
+    #[inline]
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) {
         loop {
             // SAFETY: every pointer in `sqe` stays valid until its CQE: ops
@@ -244,6 +242,7 @@ impl Driver {
     }
 
     /// The op's poll: result if its CQE came, else remember the waker.
+    #[inline]
     pub(crate) fn poll_op(&mut self, user_data: u64, waker: &Waker) -> Poll<Completion> {
         let Some(state) = self.ops.get_mut(user_data) else {
             // Unreachable by the table rules: an entry is removed only by
@@ -252,7 +251,8 @@ impl Driver {
         };
         let poll = state.transition_to_waiting(waker);
         if poll.is_ready() {
-            self.ops.remove(user_data);
+            // The state is `Completed`, which owns nothing.
+            std::mem::forget(self.ops.remove(user_data));
         }
         poll
     }
@@ -359,9 +359,8 @@ impl Driver {
         };
         if self.flags.sqpoll {
             self.counters.submitted += before as u64;
-        } else {
-            let after = self.ring.submission().len();
-            self.counters.submitted += (before - after.min(before)) as u64;
+        } else if r > 0 {
+            self.counters.submitted += r as u64;
         }
         if r >= 0 {
             return Ok(());
@@ -373,31 +372,45 @@ impl Driver {
         }
     }
 
-    /// Reaps every CQE in the ring: results into the table, wakers and
-    /// orphans into `self.reaped` for the caller to act on.
-    pub(crate) fn reap(&mut self) {
+    /// Reaps every CQE in the ring: results into the table, the wakers of
+    /// tasks to wake into `wakers`, abandoned ops' resources into
+    /// `self.reaped.orphans`; the caller acts on both once the driver is no
+    /// longer borrowed.
+    #[inline]
+    pub(crate) fn reap_into(&mut self, wakers: &mut Vec<Waker>) {
         let mut cq = self.ring.completion();
+        let mut n = 0u64;
         for cqe in &mut cq {
-            self.counters.reaped += 1;
-            match cqe.user_data() {
-                WAKE_USER_DATA => self.wake_armed = false,
-                IGNORE_USER_DATA => {}
-                user_data => {
-                    let c = Completion::new(cqe.result(), cqe.flags());
-                    let Some(state) = self.ops.get_mut(user_data) else {
-                        continue;
-                    };
-                    match state.transition_to_completed(c) {
-                        OnCqe::Stored => {}
-                        OnCqe::Wake(w) => self.reaped.wakers.push(w),
-                        OnCqe::Orphaned(o) => {
-                            self.ops.remove(user_data);
-                            self.reaped.orphans.push((o, c));
-                        }
-                    }
+            n += 1;
+            let user_data = cqe.user_data();
+            if user_data >= MSG_RING_USER_DATA {
+                if user_data == WAKE_USER_DATA {
+                    self.wake_armed = false;
+                }
+                continue;
+            }
+            let c = Completion::new(cqe.result(), cqe.flags());
+            let Some(state) = self.ops.get_mut(user_data) else {
+                continue;
+            };
+            match state.transition_to_completed(c) {
+                OnCqe::Stored => {}
+                OnCqe::Wake(w) => wakers.push(w),
+                OnCqe::Orphaned(o) => {
+                    drop(self.ops.remove(user_data));
+                    self.reaped.orphans.push((o, c));
                 }
             }
         }
+        self.counters.reaped += n;
+    }
+
+    /// Reaps into the driver's own lists (used where the caller holds no
+    /// list: a full SQ, shutdown).
+    pub(crate) fn reap(&mut self) {
+        let mut wakers = std::mem::take(&mut self.reaped.wakers);
+        self.reap_into(&mut wakers);
+        self.reaped.wakers = wakers;
     }
 
     /// Ops (and the wake read) whose final CQE has not come.

@@ -7,79 +7,106 @@
 //! reserved values below, whose high half is all ones.
 
 use crate::op::lifecycle::Lifecycle;
-use slab::Slab;
 
 /// user_data of the eventfd read that remote wakes complete.
 pub(crate) const WAKE_USER_DATA: u64 = u64::MAX;
 /// user_data of SQEs whose CQE nobody needs (cancels the runtime sends).
 pub(crate) const IGNORE_USER_DATA: u64 = u64::MAX - 1;
+/// user_data of the CQE another ring's MSG_RING posts to wake this one.
+pub(crate) const MSG_RING_USER_DATA: u64 = u64::MAX - 2;
 
 const GENERATION_LIMIT: u32 = 1 << 31;
 
 struct Slot {
+    /// Bumped each time the slot is freed, so user_data of an op that is
+    /// gone never matches the slot's next occupant.
     generation: u32,
-    state: Lifecycle,
+    /// `None` while the slot is free.
+    state: Option<Lifecycle>,
 }
 
-/// Ops in flight, and ops completed but not yet polled.
+/// Ops in flight, and ops completed but not yet polled: a generational
+/// arena (a Vec of slots and a free list).
 pub(crate) struct OpTable {
-    slots: Slab<Slot>,
-    next_generation: u32,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    len: usize,
 }
 
 impl OpTable {
     pub(crate) fn new() -> Self {
         OpTable {
-            slots: Slab::with_capacity(64),
-            next_generation: 1,
+            slots: Vec::with_capacity(64),
+            free: Vec::with_capacity(64),
+            len: 0,
         }
     }
 
     /// Adds an entry in `state` and returns its user_data.
+    #[inline]
     pub(crate) fn insert(&mut self, state: Lifecycle) -> u64 {
-        let generation = self.next_generation;
-        self.next_generation = if generation + 1 >= GENERATION_LIMIT {
-            1
-        } else {
-            generation + 1
+        let index = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(Slot {
+                    generation: 1,
+                    state: None,
+                });
+                self.slots.len() - 1
+            }
         };
-        let index = self.slots.insert(Slot { generation, state });
+        let slot = &mut self.slots[index];
+        slot.state = Some(state);
+        self.len += 1;
         debug_assert!(index < u32::MAX as usize);
-        (u64::from(generation) << 32) | index as u64
+        (u64::from(slot.generation) << 32) | index as u64
     }
 
     /// The entry for `user_data`, if it is still there.
+    #[inline]
     pub(crate) fn get_mut(&mut self, user_data: u64) -> Option<&mut Lifecycle> {
         let (generation, index) = split(user_data);
         match self.slots.get_mut(index) {
-            Some(slot) if slot.generation == generation => Some(&mut slot.state),
+            Some(slot) if slot.generation == generation => slot.state.as_mut(),
             _ => None,
         }
     }
 
-    /// Removes the entry for `user_data`.
-    pub(crate) fn remove(&mut self, user_data: u64) {
+    /// Removes the entry for `user_data` and returns its state.
+    #[inline]
+    pub(crate) fn remove(&mut self, user_data: u64) -> Option<Lifecycle> {
         let (generation, index) = split(user_data);
-        if matches!(self.slots.get(index), Some(s) if s.generation == generation) {
-            self.slots.remove(index);
-        }
+        let slot = match self.slots.get_mut(index) {
+            Some(slot) if slot.generation == generation && slot.state.is_some() => slot,
+            _ => return None,
+        };
+        slot.generation = if slot.generation + 1 >= GENERATION_LIMIT {
+            1
+        } else {
+            slot.generation + 1
+        };
+        self.free.push(index as u32);
+        self.len -= 1;
+        slot.state.take()
     }
 
     /// Entries in the table.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     /// user_data of every entry still waiting for its final CQE.
     pub(crate) fn in_flight(&self) -> Vec<u64> {
         self.slots
             .iter()
-            .filter(|(_, s)| s.state.is_in_flight())
+            .enumerate()
+            .filter(|(_, s)| s.state.as_ref().is_some_and(Lifecycle::is_in_flight))
             .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
             .collect()
     }
 }
 
+#[inline]
 fn split(user_data: u64) -> (u32, usize) {
     ((user_data >> 32) as u32, (user_data & 0xffff_ffff) as usize)
 }
@@ -104,10 +131,13 @@ mod tests {
     #[test]
     fn keys_never_hit_reserved_values() {
         let mut t = OpTable::new();
-        t.next_generation = GENERATION_LIMIT - 1;
         let a = t.insert(Lifecycle::Submitted);
+        t.slots[0].generation = GENERATION_LIMIT - 1;
+        let a = (a & 0xffff_ffff) | (u64::from(GENERATION_LIMIT - 1) << 32);
+        assert!(a < MSG_RING_USER_DATA);
+        t.remove(a);
         let b = t.insert(Lifecycle::Submitted);
-        assert!(a < IGNORE_USER_DATA && b < IGNORE_USER_DATA);
+        assert!(b < MSG_RING_USER_DATA);
         assert_eq!(b >> 32, 1, "generation wraps to 1");
     }
 }

@@ -60,12 +60,14 @@ impl Shared {
     }
 
     /// Rule 1, for the `block_on` future.
+    #[inline]
     pub(crate) fn wake_main(&self) {
         self.main_woken.store(true, SeqCst);
         self.unpark();
     }
 
     /// Takes the `block_on` wake-up, if any.
+    #[inline]
     pub(crate) fn take_main_woken(&self) -> bool {
         self.main_woken.load(SeqCst) && self.main_woken.swap(false, SeqCst)
     }
@@ -89,6 +91,12 @@ impl Shared {
         }
     }
 
+    /// Whether remote tasks wait.
+    #[inline]
+    pub(crate) fn has_remote(&self) -> bool {
+        self.has_remote.load(SeqCst)
+    }
+
     /// Moves the remote queue into `out`.
     pub(crate) fn drain_remote(&self, out: &mut Vec<TaskRef>) {
         if !self.has_remote.load(SeqCst) {
@@ -109,6 +117,7 @@ impl Shared {
 
     /// Rule 2: returns whether the ring may wait. When it returns true the
     /// caller must call [`unparked`](Self::unparked) once it is back.
+    #[inline]
     pub(crate) fn try_park(&self) -> bool {
         self.parked.store(true, SeqCst);
         if self.has_remote.load(SeqCst) || self.main_woken.load(SeqCst) {
@@ -118,6 +127,7 @@ impl Shared {
         true
     }
 
+    #[inline]
     pub(crate) fn unparked(&self) {
         self.parked.store(false, SeqCst);
     }

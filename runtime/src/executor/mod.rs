@@ -6,6 +6,7 @@
 //! the remote queue and unparks the ring (see `driver::unpark`).
 
 mod join;
+pub(crate) mod oneshot;
 mod task;
 mod yield_now;
 
@@ -67,6 +68,7 @@ impl Executor {
     }
 
     /// Pushes a woken task onto the local run queue.
+    #[inline]
     pub(crate) fn schedule_local(&self, task: TaskRef) {
         self.queue.borrow_mut().push_back(task);
     }
@@ -83,6 +85,7 @@ impl Executor {
         self.queue.borrow().is_empty()
     }
 
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
         !self.queue.borrow().is_empty()
     }

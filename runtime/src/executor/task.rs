@@ -95,6 +95,7 @@ impl<F: Future + 'static> Task<F> {
     }
 
     /// Rule 1: queue the task unless it is queued or finished.
+    #[inline]
     fn wake_arc(self: Arc<Self>) {
         if self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) != 0 {
             return;
@@ -102,6 +103,7 @@ impl<F: Future + 'static> Task<F> {
         context::schedule(self);
     }
 
+    #[inline]
     fn wake_ref(self: &Arc<Self>) {
         if self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) != 0 {
             return;

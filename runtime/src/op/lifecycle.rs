@@ -33,16 +33,22 @@ pub(crate) enum Lifecycle {
     /// The future was dropped before the CQE; the op's resources (buffer,
     /// iovecs, fd) wait here for the final CQE.
     Abandoned(Box<dyn Orphan>),
-    /// A multishot op's CQEs, queued for its stream; `ended` once the final
-    /// one is among them.
-    Streaming {
-        cqes: VecDeque<Completion>,
-        waker: Option<Waker>,
-        ended: bool,
-    },
+    /// A multishot op's CQEs, queued for its stream (boxed: it keeps the
+    /// common single-shot entry small).
+    Streaming(Box<StreamState>),
+}
+
+/// The queue of a multishot op.
+#[derive(Default)]
+pub(crate) struct StreamState {
+    pub(crate) cqes: VecDeque<Completion>,
+    pub(crate) waker: Option<Waker>,
+    /// The final CQE is among `cqes`.
+    pub(crate) ended: bool,
 }
 
 /// Whether a CQE says more will follow for the same op.
+#[inline]
 pub(crate) fn has_more(c: &Completion) -> bool {
     io_uring::cqueue::more(c.flags())
 }
@@ -72,6 +78,7 @@ pub(crate) enum OnDrop {
 impl Lifecycle {
     /// The future polls: take the result if it came, else remember the
     /// waker (cloning it only when it changed).
+    #[inline]
     pub(crate) fn transition_to_waiting(&mut self, waker: &Waker) -> Poll<Completion> {
         match self {
             Lifecycle::Completed(c) => Poll::Ready(*c),
@@ -82,26 +89,28 @@ impl Lifecycle {
                 Poll::Pending
             }
             Lifecycle::Submitted => {
-                *self = Lifecycle::Waiting(waker.clone());
+                // `Submitted` owns nothing: skip its drop glue.
+                std::mem::forget(std::mem::replace(self, Lifecycle::Waiting(waker.clone())));
                 Poll::Pending
             }
             // A live future never sees its own op abandoned, and a
             // single-shot future never polls a multishot entry.
-            Lifecycle::Abandoned(_) | Lifecycle::Streaming { .. } => Poll::Pending,
+            Lifecycle::Abandoned(_) | Lifecycle::Streaming(_) => Poll::Pending,
         }
     }
 
     /// The stream polls: the next queued CQE, else remember the waker.
+    #[inline]
     pub(crate) fn transition_to_next(&mut self, w: &Waker) -> Poll<Completion> {
-        let Lifecycle::Streaming { cqes, waker, .. } = self else {
+        let Lifecycle::Streaming(st) = self else {
             return Poll::Pending;
         };
-        match cqes.pop_front() {
+        match st.cqes.pop_front() {
             Some(c) => Poll::Ready(c),
             None => {
-                match waker {
+                match &mut st.waker {
                     Some(old) if old.will_wake(w) => {}
-                    _ => *waker = Some(w.clone()),
+                    _ => st.waker = Some(w.clone()),
                 }
                 Poll::Pending
             }
@@ -109,12 +118,13 @@ impl Lifecycle {
     }
 
     /// A CQE for this op was reaped.
+    #[inline]
     pub(crate) fn transition_to_completed(&mut self, c: Completion) -> OnCqe {
         match self {
-            Lifecycle::Streaming { cqes, waker, ended } => {
-                cqes.push_back(c);
-                *ended |= !has_more(&c);
-                return match waker.take() {
+            Lifecycle::Streaming(st) => {
+                st.cqes.push_back(c);
+                st.ended |= !has_more(&c);
+                return match st.waker.take() {
                     Some(w) => OnCqe::Wake(w),
                     None => OnCqe::Stored,
                 };
@@ -126,7 +136,7 @@ impl Lifecycle {
             _ => {}
         }
         match std::mem::replace(self, Lifecycle::Completed(c)) {
-            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming { .. } => {
+            Lifecycle::Submitted | Lifecycle::Completed(_) | Lifecycle::Streaming(_) => {
                 OnCqe::Stored
             }
             Lifecycle::Waiting(w) => OnCqe::Wake(w),
@@ -138,11 +148,11 @@ impl Lifecycle {
     pub(crate) fn transition_to_abandoned(&mut self, mut orphan: Box<dyn Orphan>) -> OnDrop {
         match self {
             Lifecycle::Completed(c) => OnDrop::Done(*c, orphan),
-            Lifecycle::Streaming { cqes, ended, .. } => {
+            Lifecycle::Streaming(st) => {
                 // CQEs the stream never took go to the orphan now.
-                let ended = *ended;
+                let ended = st.ended;
                 let mut last = None;
-                for c in cqes.drain(..) {
+                for c in st.cqes.drain(..) {
                     if has_more(&c) {
                         orphan.more(c);
                     } else {
@@ -168,7 +178,7 @@ impl Lifecycle {
     pub(crate) fn is_in_flight(&self) -> bool {
         match self {
             Lifecycle::Completed(_) => false,
-            Lifecycle::Streaming { ended, .. } => !ended,
+            Lifecycle::Streaming(st) => !st.ended,
             _ => true,
         }
     }

@@ -77,12 +77,14 @@ pub struct Completion {
 }
 
 impl Completion {
+    #[inline]
     pub(crate) fn new(res: i32, flags: u32) -> Self {
         Completion { res, flags }
     }
 
     /// The result as `io::Result`: a negative `res` is `-errno`. This is
     /// the one place a raw CQE result becomes an error.
+    #[inline]
     pub fn result(&self) -> io::Result<u32> {
         if self.res < 0 {
             Err(io::Error::from_raw_os_error(-self.res))
@@ -92,11 +94,13 @@ impl Completion {
     }
 
     /// The raw `res` field.
+    #[inline]
     pub fn raw_result(&self) -> i32 {
         self.res
     }
 
     /// The CQE's flags (IORING_CQE_F_*).
+    #[inline]
     pub fn flags(&self) -> u32 {
         self.flags
     }
