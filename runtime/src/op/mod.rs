@@ -50,6 +50,15 @@ mod timeout;
 mod write;
 mod writev;
 
+// Sockets (the net issue).
+mod accept;
+mod connect;
+mod recv;
+mod send;
+mod shutdown;
+mod sockaddr;
+mod socket;
+
 pub use cancel::AsyncCancel;
 pub use close::Close;
 pub use multishot::{MultiOp, MultishotOpCode};
@@ -59,6 +68,14 @@ pub use readv::Readv;
 pub use timeout::Timeout;
 pub use write::Write;
 pub use writev::Writev;
+
+pub use accept::{Accept, AcceptMulti};
+pub use connect::Connect;
+pub use recv::Recv;
+pub use send::Send;
+pub use shutdown::Shutdown;
+pub use sockaddr::SockAddr;
+pub use socket::Socket;
 
 use crate::context;
 use crate::runtime::Core;

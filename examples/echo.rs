@@ -1,0 +1,118 @@
+//! TCP echo server on coring: a multishot accept, one task per connection
+//! reading into a buffer and writing it back.
+//!
+//! ```text
+//! cargo run --release --example echo -- [ADDR] [--per-core] [--buf BYTES]
+//! ```
+//!
+//! `ADDR` defaults to 127.0.0.1:7000. `--per-core` starts one thread per
+//! CPU, each with its own runtime and its own SO_REUSEPORT listener on
+//! `ADDR`, pinned to its CPU; the kernel spreads connections among them.
+
+use coring::net::{TcpListener, TcpStream};
+use std::io;
+
+fn main() -> io::Result<()> {
+    let mut addr = String::from("127.0.0.1:7000");
+    let mut per_core = false;
+    let mut buf_size = 4096usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--per-core" => per_core = true,
+            "--buf" => {
+                buf_size = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage("--buf needs a positive byte count"))
+            }
+            "-h" | "--help" => usage(""),
+            s if s.starts_with('-') => usage(&format!("unknown flag {s}")),
+            s => addr = s.to_string(),
+        }
+    }
+    if !per_core {
+        println!("echo: listening on {addr} (one core)");
+        return coring::start(serve(addr, false, buf_size))?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("echo: listening on {addr} ({cores} cores, SO_REUSEPORT)");
+    let threads: Vec<_> = (0..cores)
+        .map(|cpu| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = pin_to(cpu) {
+                    eprintln!("echo: could not pin to CPU {cpu}: {e}");
+                }
+                coring::start(serve(addr, true, buf_size))?
+            })
+        })
+        .collect();
+    for t in threads {
+        match t.join() {
+            Ok(res) => res?,
+            Err(_) => eprintln!("echo: a core's thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+async fn serve(addr: String, reuse_port: bool, buf_size: usize) -> io::Result<()> {
+    let listener = TcpListener::builder().reuse_port(reuse_port).bind(&addr)?;
+    let mut incoming = listener.incoming();
+    loop {
+        match incoming.accept().await {
+            Ok(stream) => {
+                let _detached = coring::spawn(echo(stream, buf_size));
+            }
+            // Out of fds and the like: the connection waits in the
+            // backlog; back off a little instead of spinning.
+            Err(e) => {
+                eprintln!("echo: accept: {e}");
+                coring::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn echo(stream: TcpStream, buf_size: usize) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(buf_size);
+    loop {
+        let (res, b) = stream.read(buf).await;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let (res, mut b) = stream.write_all(b).await;
+        if res.is_err() {
+            return;
+        }
+        b.clear();
+        buf = b;
+    }
+}
+
+fn pin_to(cpu: usize) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit inside `set` (it ignores CPUs out of
+    // range).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is this thread; the kernel reads `set` for the call.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn usage(err: &str) -> ! {
+    if !err.is_empty() {
+        eprintln!("echo: {err}");
+    }
+    eprintln!("usage: echo [ADDR (default 127.0.0.1:7000)] [--per-core] [--buf BYTES]");
+    std::process::exit(2)
+}

@@ -1,0 +1,9 @@
+//! TCP: listeners, streams, and a stream's owned halves.
+
+mod listener;
+mod split;
+mod stream;
+
+pub use listener::{Incoming, TcpListener, TcpListenerBuilder};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+pub use stream::TcpStream;
