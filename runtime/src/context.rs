@@ -1,5 +1,6 @@
 //! The thread-local current runtime, and the free functions that use it.
 
+use crate::driver::unpark::Shared;
 use crate::executor::{JoinHandle, Runnable};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
@@ -94,6 +95,22 @@ pub(crate) fn schedule<R: Runnable + 'static>(task: Arc<R>) {
     }
     let shared = task.shared().clone();
     shared.push_remote(task);
+}
+
+/// Wakes the ring `target_fd` of the runtime `target` with a MSG_RING
+/// from this thread's runtime, if this thread runs another one that is not
+/// busy with its driver or shutting down. Returns whether it did.
+pub(crate) fn try_msg_ring(target: &Shared, target_fd: i32) -> bool {
+    try_with_core(|core| {
+        if ptr::eq(&*core.shared, target) || core.is_shutting_down() {
+            return false;
+        }
+        match core.driver.try_borrow_mut() {
+            Ok(mut d) => d.push_msg_ring(target_fd),
+            Err(_) => false,
+        }
+    })
+    .unwrap_or(false)
 }
 
 /// Spawns a task onto the current runtime. The future need not be `Send`:

@@ -16,12 +16,12 @@
 use crate::blocking::BlockingPool;
 use crate::builder::Builder;
 use crate::context;
-use crate::driver::unpark::Shared;
+use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
 use crate::executor::{Executor, JoinHandle, TaskRef};
 use crate::metrics::Metrics;
 use crate::time::Timers;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::mem::ManuallyDrop;
@@ -52,8 +52,9 @@ pub(crate) struct Core {
     scratch: RefCell<Reaped>,
     /// Wakers of the tasks whose CQEs a turn reaped.
     wakers: RefCell<Vec<Waker>>,
-    remote_scratch: RefCell<Vec<TaskRef>>,
+    remote_scratch: RefCell<(Vec<TaskRef>, Vec<Job>)>,
     task_budget: u32,
+    shutting_down: Cell<bool>,
 }
 
 impl Runtime {
@@ -80,6 +81,9 @@ impl Runtime {
     ) -> io::Result<Runtime> {
         let shared = Shared::new()?;
         let driver = Driver::new(cfg, register_ring_fd, shared.eventfd())?;
+        if let Some(fd) = driver.msg_ring_target() {
+            shared.set_ring_fd(fd);
+        }
         Ok(Runtime {
             core: Rc::new(Core {
                 driver: RefCell::new(driver),
@@ -89,8 +93,9 @@ impl Runtime {
                 blocking: BlockingPool::new(blocking.0, blocking.1),
                 scratch: RefCell::new(Reaped::default()),
                 wakers: RefCell::new(Vec::with_capacity(64)),
-                remote_scratch: RefCell::new(Vec::new()),
+                remote_scratch: RefCell::new((Vec::new(), Vec::new())),
                 task_budget,
+                shutting_down: Cell::new(false),
             }),
         })
     }
@@ -135,6 +140,10 @@ impl Runtime {
         F::Output: 'static,
     {
         self.core.executor.spawn(&self.core.shared, future)
+    }
+
+    pub(crate) fn core_shared(&self) -> &Arc<Shared> {
+        &self.core.shared
     }
 
     /// This runtime's counters.
@@ -220,11 +229,28 @@ impl Core {
         r
     }
 
+    /// Takes tasks woken and jobs sent from other threads; runs the jobs.
     #[cold]
     fn pull_remote(&self) {
+        let mut jobs = {
+            let mut remote = self.remote_scratch.borrow_mut();
+            let (tasks, jobs) = &mut *remote;
+            self.shared.drain_remote(tasks, jobs);
+            self.executor.extend_queue(tasks);
+            std::mem::take(jobs)
+        };
+        for job in jobs.drain(..) {
+            job();
+        }
+        // Keep the allocation for the next time.
         let mut remote = self.remote_scratch.borrow_mut();
-        self.shared.drain_remote(&mut remote);
-        self.executor.extend_queue(&mut remote);
+        if remote.1.is_empty() {
+            remote.1 = jobs;
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
     }
 
     /// Wakes what a reap outside the turn collected (a full SQ), and frees
@@ -267,6 +293,8 @@ impl Core {
     /// Drops every task, cancels every op in flight, and waits for every
     /// outstanding CQE.
     fn shutdown(&self) {
+        self.shutting_down.set(true);
+        drop(self.shared.close_jobs());
         self.executor.shutdown();
         self.blocking.shutdown();
         drop(self.shared.close());

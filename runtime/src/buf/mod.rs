@@ -7,8 +7,12 @@
 //! traits: an implementation promises that the memory stays put while the
 //! value is moved.
 
+mod aligned;
+mod fixed;
 mod slice;
 
+pub use aligned::AlignedBuf;
+pub use fixed::{FixedBuf, FixedBufPool, MAX_FIXED_BUFFERS};
 pub use slice::Slice;
 
 use std::io;

@@ -92,6 +92,8 @@ pub(crate) struct Driver {
     /// address until the read's CQE).
     wake_buf: Box<u64>,
     wake_armed: bool,
+    /// The kernel has IORING_OP_MSG_RING (5.18).
+    has_msg_ring: bool,
     pub(crate) reaped: Reaped,
     pub(crate) counters: DriverCounters,
 }
@@ -112,9 +114,14 @@ impl Driver {
             wake_fd,
             wake_buf: Box::new(0),
             wake_armed: false,
+            has_msg_ring: false,
             reaped: Reaped::default(),
             counters: DriverCounters::default(),
         };
+        let mut probe = io_uring::Probe::new();
+        if d.ring.submitter().register_probe(&mut probe).is_ok() {
+            d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
+        }
         if register_ring_fd {
             // Optional (5.18+): saves an fd lookup per enter; older kernels
             // say EINVAL and we go on with the plain fd.
@@ -223,6 +230,27 @@ impl Driver {
             .build()
             .user_data(IGNORE_USER_DATA);
         self.push(&sqe);
+    }
+
+    /// The ring's own fd, the target of other rings' MSG_RING wakes, when
+    /// this kernel can send them.
+    pub(crate) fn msg_ring_target(&self) -> Option<RawFd> {
+        self.has_msg_ring.then(|| self.ring.as_raw_fd())
+    }
+
+    /// Pushes a MSG_RING that posts a wake CQE into the ring `target`. It
+    /// goes with this ring's next enter; its own CQE is skipped on success
+    /// (and ignored on failure: a ring that is gone needs no wake).
+    pub(crate) fn push_msg_ring(&mut self, target: RawFd) -> bool {
+        if !self.has_msg_ring {
+            return false;
+        }
+        let sqe = opcode::MsgRingData::new(types::Fd(target), 0, MSG_RING_USER_DATA, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(IGNORE_USER_DATA);
+        self.push(&sqe);
+        true
     }
 
     /// Keeps a read of the wake eventfd in the ring.

@@ -14,10 +14,19 @@
 //!
 //! A waker on the ring's own thread never finds `parked` set (the ring is
 //! running it), so local wakes cost no syscall.
+//!
+//! The wake itself: from a thread that runs another coring runtime, an
+//! IORING_OP_MSG_RING SQE on that runtime's ring posts a CQE into ours
+//! (submitted with the sender's next enter, so it costs no syscall of its
+//! own); from any other thread, an eventfd write.
+//!
+//! Besides woken tasks, the remote queue carries jobs: closures another
+//! thread sends to run here (cross-core spawns).
 
+use crate::context;
 use crate::executor::TaskRef;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::{io, mem};
 
@@ -28,12 +37,22 @@ pub(crate) struct Shared {
     has_remote: AtomicBool,
     remote: Mutex<Remote>,
     eventfd: OwnedFd,
+    /// The ring's fd, for MSG_RING wakes; -1 when the kernel has no
+    /// MSG_RING or the ring is going away.
+    ring_fd: AtomicI32,
 }
+
+/// A closure sent from another thread to run on this runtime's thread.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
 #[derive(Default)]
 struct Remote {
     tasks: Vec<TaskRef>,
+    jobs: Vec<Job>,
+    /// No more tasks: the runtime is gone.
     closed: bool,
+    /// No more jobs: the runtime is shutting down.
+    jobs_closed: bool,
 }
 
 impl Shared {
@@ -52,6 +71,7 @@ impl Shared {
             has_remote: AtomicBool::new(false),
             remote: Mutex::new(Remote::default()),
             eventfd,
+            ring_fd: AtomicI32::new(-1),
         }))
     }
 
@@ -97,22 +117,58 @@ impl Shared {
         self.has_remote.load(SeqCst)
     }
 
-    /// Moves the remote queue into `out`.
-    pub(crate) fn drain_remote(&self, out: &mut Vec<TaskRef>) {
-        if !self.has_remote.load(SeqCst) {
-            return;
+    /// Rule 1, for a job. Gives the job back once the runtime stopped
+    /// taking them.
+    pub(crate) fn push_job(&self, job: Job) -> Result<(), Job> {
+        {
+            let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+            if q.jobs_closed {
+                return Err(job);
+            }
+            q.jobs.push(job);
+            self.has_remote.store(true, SeqCst);
         }
-        let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        self.has_remote.store(false, SeqCst);
-        mem::swap(&mut q.tasks, out);
+        self.unpark();
+        Ok(())
     }
 
-    /// Refuses further remote tasks and hands back the queued ones.
-    pub(crate) fn close(&self) -> Vec<TaskRef> {
+    /// Whether jobs are refused (the runtime is shutting down or gone).
+    pub(crate) fn jobs_closed(&self) -> bool {
+        self.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .jobs_closed
+    }
+
+    /// Refuses further jobs; returns the queued ones (to drop: their
+    /// handles then report a cancelled task).
+    pub(crate) fn close_jobs(&self) -> Vec<Job> {
+        let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        q.jobs_closed = true;
+        mem::take(&mut q.jobs)
+    }
+
+    /// Moves the remote queue into `tasks` and `jobs`.
+    pub(crate) fn drain_remote(&self, tasks: &mut Vec<TaskRef>, jobs: &mut Vec<Job>) {
+        let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        self.has_remote.store(false, SeqCst);
+        mem::swap(&mut q.tasks, tasks);
+        mem::swap(&mut q.jobs, jobs);
+    }
+
+    /// Refuses further remote tasks and jobs; hands back the queued ones.
+    pub(crate) fn close(&self) -> (Vec<TaskRef>, Vec<Job>) {
+        self.ring_fd.store(-1, SeqCst);
         let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
+        q.jobs_closed = true;
         self.has_remote.store(false, SeqCst);
-        mem::take(&mut q.tasks)
+        (mem::take(&mut q.tasks), mem::take(&mut q.jobs))
+    }
+
+    /// Enables MSG_RING wakes into the ring `fd`.
+    pub(crate) fn set_ring_fd(&self, fd: RawFd) {
+        self.ring_fd.store(fd, SeqCst);
     }
 
     /// Rule 2: returns whether the ring may wait. When it returns true the
@@ -134,6 +190,10 @@ impl Shared {
 
     fn unpark(&self) {
         if self.parked.load(SeqCst) && self.parked.swap(false, SeqCst) {
+            let fd = self.ring_fd.load(SeqCst);
+            if fd >= 0 && context::try_msg_ring(self, fd) {
+                return;
+            }
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to our eventfd. A
             // failure (EAGAIN at a saturated counter) means a wake is

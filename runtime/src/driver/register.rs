@@ -1,0 +1,67 @@
+//! io_uring_register(2) calls the optional per-ring resources need: the
+//! opcode probe, the fixed-buffer table, the registered-file table.
+//!
+//! They run on the ring's own thread (the ring may be SINGLE_ISSUER) and
+//! never touch the SQ or CQ.
+
+use super::Driver;
+use io_uring::Probe;
+use std::io;
+use std::os::fd::RawFd;
+
+impl Driver {
+    /// Whether the kernel knows `opcode` (IORING_REGISTER_PROBE, 5.6).
+    /// A kernel without the probe answers "no" for everything.
+    pub(crate) fn probe_opcode(&self, opcode: u8) -> bool {
+        let mut probe = Probe::new();
+        match self.ring.submitter().register_probe(&mut probe) {
+            Ok(()) => probe.is_supported(opcode),
+            Err(_) => false,
+        }
+    }
+
+    /// Registers `iovecs` as the ring's fixed buffers.
+    ///
+    /// # Safety
+    ///
+    /// Every iovec describes memory that stays valid, and is written only
+    /// by ops that name its index, until [`unregister_buffers`] returns.
+    ///
+    /// [`unregister_buffers`]: Driver::unregister_buffers
+    pub(crate) unsafe fn register_buffers(&self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        // SAFETY: the caller keeps the memory valid until unregistration.
+        unsafe { self.ring.submitter().register_buffers(iovecs) }
+    }
+
+    /// Drops the ring's fixed-buffer table.
+    pub(crate) fn unregister_buffers(&self) -> io::Result<()> {
+        self.ring.submitter().unregister_buffers()
+    }
+
+    /// Registers an empty file table of `slots` entries (5.19; before that,
+    /// a table of -1 entries, 5.13).
+    pub(crate) fn register_files_sparse(&self, slots: u32) -> io::Result<()> {
+        let s = self.ring.submitter();
+        match s.register_files_sparse(slots) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                let fds = vec![-1; slots as usize];
+                s.register_files(&fds)
+            }
+            r => r,
+        }
+    }
+
+    /// Puts `fd` (or -1, to empty it) in file-table slot `slot`. The
+    /// table takes its own reference to the file.
+    pub(crate) fn update_file(&self, slot: u32, fd: RawFd) -> io::Result<()> {
+        self.ring
+            .submitter()
+            .register_files_update(slot, &[fd])
+            .map(drop)
+    }
+
+    /// Drops the ring's file table.
+    pub(crate) fn unregister_files(&self) -> io::Result<()> {
+        self.ring.submitter().unregister_files()
+    }
+}
