@@ -35,6 +35,7 @@ pub mod fd;
 pub mod io;
 mod metrics;
 pub mod op;
+pub mod registered;
 mod runtime;
 mod signal;
 pub mod time;
