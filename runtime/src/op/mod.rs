@@ -59,6 +59,34 @@ mod shutdown;
 mod sockaddr;
 mod socket;
 
+// Files and directories (the fs issue).
+mod fallocate;
+mod fsync;
+mod ftruncate;
+mod link;
+mod mkdir;
+mod open;
+mod path;
+mod read_fixed;
+mod rename;
+mod statx;
+mod sync_range;
+mod unlink;
+mod write_fixed;
+
+pub use fallocate::Fallocate;
+pub use fsync::Fsync;
+pub use ftruncate::{ftruncate, Ftruncate};
+pub use link::{LinkAt, SymlinkAt};
+pub use mkdir::MkDirAt;
+pub use open::OpenAt;
+pub use read_fixed::ReadFixed;
+pub use rename::RenameAt;
+pub use statx::Statx;
+pub use sync_range::SyncFileRange;
+pub use unlink::UnlinkAt;
+pub use write_fixed::WriteFixed;
+
 pub use cancel::AsyncCancel;
 pub use close::Close;
 pub use multishot::{MultiOp, MultishotOpCode};

@@ -8,6 +8,9 @@ use io_uring::{opcode, squeue, types};
 
 /// A receive of up to `buf.bytes_total()` bytes into the start of `buf`.
 /// 0 bytes means the peer shut its side down (or a 0-byte datagram).
+///
+/// A buffer with no room completes at once with 0, through a NOP: the
+/// kernel's recv of 0 bytes on a stream would wait until data arrives.
 pub struct Recv<B> {
     fd: SharedFd,
     buf: B,
@@ -38,6 +41,9 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
 
     fn build(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_total());
+        if len == 0 {
+            return opcode::Nop::new().build();
+        }
         opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
             .flags(self.flags)
             .build()

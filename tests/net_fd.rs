@@ -1,0 +1,176 @@
+//! No leaked fd, no leaked buffer: streams dropped with ops in flight,
+//! cancelled accepts, a dropped multishot accept. Its own test binary,
+//! and each test holds FD_LOCK, because they count the process's fds.
+
+use coring::buf::{IoBuf, IoBufMut};
+use coring::net::{TcpListener, TcpStream};
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::io::Read;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::task::Poll;
+use std::time::Duration;
+
+static FD_LOCK: Mutex<()> = Mutex::new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// A Vec that counts its drops.
+struct Counted {
+    v: Vec<u8>,
+    drops: Rc<Cell<u32>>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+// SAFETY: delegates to the Vec, whose heap block does not move.
+unsafe impl IoBuf for Counted {
+    fn stable_ptr(&self) -> *const u8 {
+        self.v.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.v.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.v.capacity()
+    }
+}
+
+// SAFETY: as above.
+unsafe impl IoBufMut for Counted {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.v.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: forwarded from our caller.
+        unsafe { self.v.set_init(n) }
+    }
+}
+
+/// Polls `f` once (so its SQE is pushed), then drops it.
+async fn poll_once_then_drop<F: Future>(f: F) {
+    let mut f = pin!(f);
+    poll_fn(|cx| {
+        let _ = f.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// Lets the runtime turn until the ring is quiet.
+async fn settle() {
+    for _ in 0..5 {
+        coring::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn run<F: Future>(f: F) -> F::Output {
+    let rt = coring::Runtime::new().expect("io_uring");
+    rt.block_on(async {
+        coring::time::timeout(Duration::from_secs(20), f)
+            .await
+            .expect("test timed out")
+    })
+}
+
+#[test]
+fn dropped_stream_with_ops_in_flight_leaks_nothing() {
+    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let drops = Rc::new(Cell::new(0));
+    let before = open_fds();
+    run(async {
+        for _ in 0..20 {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let c = TcpStream::connect(l.local_addr().expect("addr"))
+                .await
+                .expect("connect");
+            let (s, _) = l.accept().await.expect("accept");
+            let buf = Counted {
+                v: Vec::with_capacity(4096),
+                drops: drops.clone(),
+            };
+            // A read that cannot complete (no data comes), dropped while
+            // in flight, together with its stream.
+            poll_once_then_drop(s.read(buf)).await;
+            drop(s);
+            let t = coring::spawn(async move {
+                let _ = c.read(Vec::with_capacity(16)).await;
+            });
+            coring::yield_now().await;
+            t.abort();
+        }
+        settle().await;
+    });
+    assert_eq!(drops.get(), 20, "every buffer freed after its CQE");
+    assert_eq!(open_fds(), before, "every socket closed");
+}
+
+#[test]
+fn cancelled_accept_closes_the_accepted_socket() {
+    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    run(async {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        for _ in 0..10 {
+            // The connection waits in the backlog, so the kernel accepts it
+            // as soon as it sees the SQE, before the cancel that follows.
+            let mut client = std::net::TcpStream::connect(addr).expect("connect");
+            poll_once_then_drop(l.accept()).await;
+            settle().await;
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut b = [0u8; 1];
+            let n = client.read(&mut b).expect("the server side was closed");
+            assert_eq!(n, 0, "EOF: the orphaned accept closed its socket");
+        }
+    });
+    assert_eq!(open_fds(), before);
+}
+
+#[test]
+fn dropped_incoming_closes_what_it_accepted() {
+    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    run(async {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let clients: Vec<_> = (0..8)
+            .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+            .collect();
+        {
+            let mut incoming = l.incoming();
+            // Take one, leave the rest to the kernel and the drop.
+            let first = incoming.accept().await.expect("accept");
+            drop(first);
+            poll_once_then_drop(incoming.accept()).await;
+        }
+        settle().await;
+        // Every client sees its connection closed: by the drop of what
+        // was accepted, or by the listener's close for the backlog.
+        drop(l);
+        for mut c in clients {
+            c.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut b = [0u8; 1];
+            match c.read(&mut b) {
+                Ok(0) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                other => panic!("expected EOF or reset, got {other:?}"),
+            }
+        }
+        settle().await;
+    });
+    assert_eq!(open_fds(), before);
+}
