@@ -52,6 +52,11 @@ pub use runtime::{start, RingFlags, Runtime};
 /// their own [`op::OpCode`]s.
 pub use io_uring;
 
+/// The park/unpark handshake, exported for the loom model only.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use driver::park as __loom_park;
+
 /// The runtime's counters, read from inside a runtime.
 ///
 /// # Panics

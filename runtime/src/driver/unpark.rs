@@ -1,16 +1,11 @@
 //! Waking a ring that may be parked in `io_uring_enter(2)`, from any
 //! thread.
 //!
-//! The protocol (no lost wake-up):
-//!
-//! 1. A waker on another thread first publishes its work (a task on the
-//!    remote queue, or the `main_woken` flag), then, if `parked` is set,
-//!    clears it and writes the eventfd.
-//! 2. The ring sets `parked` before it waits, then checks for published
-//!    work; if there is any it clears `parked` and does not wait.
-//! 3. All four accesses are SeqCst, so at least one side sees the other's
-//!    store: either the ring sees the work, or the waker sees `parked` and
-//!    writes the eventfd, whose read the ring keeps armed.
+//! The handshake that makes sure no wake-up is lost is in
+//! [`park`](super::park), checked with loom: a waker publishes its work,
+//! then signals the ring if it is parked; the ring marks itself parked,
+//! then looks for published work before it waits. The signal lands on an
+//! eventfd read the ring keeps armed, or is a MSG_RING CQE.
 //!
 //! A waker on the ring's own thread never finds `parked` set (the ring is
 //! running it), so local wakes cost no syscall.
@@ -23,18 +18,17 @@
 //! Besides woken tasks, the remote queue carries jobs: closures another
 //! thread sends to run here (cross-core spawns).
 
+use super::park::ParkState;
 use crate::context;
 use crate::executor::TaskRef;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::{io, mem};
 
 /// The part of a runtime other threads may touch.
 pub(crate) struct Shared {
-    parked: AtomicBool,
-    main_woken: AtomicBool,
-    has_remote: AtomicBool,
+    park: ParkState,
     remote: Mutex<Remote>,
     eventfd: OwnedFd,
     /// The ring's fd, for MSG_RING wakes; -1 when the kernel has no
@@ -66,9 +60,7 @@ impl Shared {
         // SAFETY: fd is a fresh, valid fd owned by nobody else.
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Arc::new(Shared {
-            parked: AtomicBool::new(false),
-            main_woken: AtomicBool::new(false),
-            has_remote: AtomicBool::new(false),
+            park: ParkState::new(),
             remote: Mutex::new(Remote::default()),
             eventfd,
             ring_fd: AtomicI32::new(-1),
@@ -82,14 +74,14 @@ impl Shared {
     /// Rule 1, for the `block_on` future.
     #[inline]
     pub(crate) fn wake_main(&self) {
-        self.main_woken.store(true, SeqCst);
+        self.park.publish_main();
         self.unpark();
     }
 
     /// Takes the `block_on` wake-up, if any.
     #[inline]
     pub(crate) fn take_main_woken(&self) -> bool {
-        self.main_woken.load(SeqCst) && self.main_woken.swap(false, SeqCst)
+        self.park.take_main()
     }
 
     /// Rule 1, for a task woken from another thread. After shutdown the
@@ -101,7 +93,7 @@ impl Shared {
                 Some(task)
             } else {
                 q.tasks.push(task);
-                self.has_remote.store(true, SeqCst);
+                self.park.publish_remote();
                 None
             }
         };
@@ -114,7 +106,7 @@ impl Shared {
     /// Whether remote tasks wait.
     #[inline]
     pub(crate) fn has_remote(&self) -> bool {
-        self.has_remote.load(SeqCst)
+        self.park.has_remote()
     }
 
     /// Rule 1, for a job. Gives the job back once the runtime stopped
@@ -126,7 +118,7 @@ impl Shared {
                 return Err(job);
             }
             q.jobs.push(job);
-            self.has_remote.store(true, SeqCst);
+            self.park.publish_remote();
         }
         self.unpark();
         Ok(())
@@ -151,7 +143,7 @@ impl Shared {
     /// Moves the remote queue into `tasks` and `jobs`.
     pub(crate) fn drain_remote(&self, tasks: &mut Vec<TaskRef>, jobs: &mut Vec<Job>) {
         let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        self.has_remote.store(false, SeqCst);
+        self.park.clear_remote();
         mem::swap(&mut q.tasks, tasks);
         mem::swap(&mut q.jobs, jobs);
     }
@@ -162,7 +154,7 @@ impl Shared {
         let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         q.jobs_closed = true;
-        self.has_remote.store(false, SeqCst);
+        self.park.clear_remote();
         (mem::take(&mut q.tasks), mem::take(&mut q.jobs))
     }
 
@@ -175,21 +167,16 @@ impl Shared {
     /// caller must call [`unparked`](Self::unparked) once it is back.
     #[inline]
     pub(crate) fn try_park(&self) -> bool {
-        self.parked.store(true, SeqCst);
-        if self.has_remote.load(SeqCst) || self.main_woken.load(SeqCst) {
-            self.parked.store(false, SeqCst);
-            return false;
-        }
-        true
+        self.park.try_park()
     }
 
     #[inline]
     pub(crate) fn unparked(&self) {
-        self.parked.store(false, SeqCst);
+        self.park.unparked();
     }
 
     fn unpark(&self) {
-        if self.parked.load(SeqCst) && self.parked.swap(false, SeqCst) {
+        if self.park.take_parked() {
             let fd = self.ring_fd.load(SeqCst);
             if fd >= 0 && context::try_msg_ring(self, fd) {
                 return;
