@@ -274,17 +274,12 @@ impl Driver {
     /// The op's poll: result if its CQE came, else remember the waker.
     #[inline]
     pub(crate) fn poll_op(&mut self, user_data: u64, waker: &Waker) -> Poll<Completion> {
-        let Some(state) = self.ops.get_mut(user_data) else {
+        match self.ops.poll(user_data, waker) {
+            Some(poll) => poll,
             // Unreachable by the table rules: an entry is removed only by
             // its own future, or when the future is gone.
-            panic!("coring: op polled after its table entry was removed (a coring bug)");
-        };
-        let poll = state.transition_to_waiting(waker);
-        if poll.is_ready() {
-            // The state is `Completed`, which owns nothing.
-            std::mem::forget(self.ops.remove(user_data));
+            None => op_gone(),
         }
-        poll
     }
 
     /// The op's future was dropped: keep its resources until the final
@@ -451,6 +446,12 @@ impl Driver {
         }
         v
     }
+}
+
+#[cold]
+#[inline(never)]
+fn op_gone() -> ! {
+    panic!("coring: op polled after its table entry was removed (a coring bug)")
 }
 
 /// An enter error that is not transient means the ring itself is broken

@@ -7,6 +7,8 @@
 //! reserved values below, whose high half is all ones.
 
 use crate::op::lifecycle::Lifecycle;
+use crate::op::Completion;
+use std::task::{Poll, Waker};
 
 /// user_data of the eventfd read that remote wakes complete.
 pub(crate) const WAKE_USER_DATA: u64 = u64::MAX;
@@ -15,21 +17,27 @@ pub(crate) const IGNORE_USER_DATA: u64 = u64::MAX - 1;
 /// user_data of the CQE another ring's MSG_RING posts to wake this one.
 pub(crate) const MSG_RING_USER_DATA: u64 = u64::MAX - 2;
 
-const GENERATION_LIMIT: u32 = 1 << 31;
+/// Generations stay below 2^31, so no key's high half is all ones.
+const GENERATION_MASK: u32 = (1 << 31) - 1;
 
 struct Slot {
     /// Bumped each time the slot is freed, so user_data of an op that is
     /// gone never matches the slot's next occupant.
     generation: u32,
+    /// While free: the next free slot (an intrusive free list).
+    next_free: u32,
     /// `None` while the slot is free.
     state: Option<Lifecycle>,
 }
 
+/// No next free slot.
+const NONE: u32 = u32::MAX;
+
 /// Ops in flight, and ops completed but not yet polled: a generational
-/// arena (a Vec of slots and a free list).
+/// arena (a Vec of slots with an intrusive free list).
 pub(crate) struct OpTable {
     slots: Vec<Slot>,
-    free: Vec<u32>,
+    free_head: u32,
     len: usize,
 }
 
@@ -37,7 +45,7 @@ impl OpTable {
     pub(crate) fn new() -> Self {
         OpTable {
             slots: Vec::with_capacity(64),
-            free: Vec::with_capacity(64),
+            free_head: NONE,
             len: 0,
         }
     }
@@ -45,21 +53,21 @@ impl OpTable {
     /// Adds an entry in `state` and returns its user_data.
     #[inline]
     pub(crate) fn insert(&mut self, state: Lifecycle) -> u64 {
-        let index = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                self.slots.push(Slot {
-                    generation: 1,
-                    state: None,
-                });
-                self.slots.len() - 1
-            }
-        };
-        let slot = &mut self.slots[index];
-        slot.state = Some(state);
         self.len += 1;
-        debug_assert!(index < u32::MAX as usize);
-        (u64::from(slot.generation) << 32) | index as u64
+        let index = self.free_head;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            self.free_head = slot.next_free;
+            slot.state = Some(state);
+            return (u64::from(slot.generation) << 32) | u64::from(index);
+        }
+        let index = self.slots.len();
+        debug_assert!(index < NONE as usize);
+        self.slots.push(Slot {
+            generation: 0,
+            next_free: NONE,
+            state: Some(state),
+        });
+        index as u64
     }
 
     /// The entry for `user_data`, if it is still there.
@@ -80,14 +88,33 @@ impl OpTable {
             Some(slot) if slot.generation == generation && slot.state.is_some() => slot,
             _ => return None,
         };
-        slot.generation = if slot.generation + 1 >= GENERATION_LIMIT {
-            1
-        } else {
-            slot.generation + 1
-        };
-        self.free.push(index as u32);
+        slot.generation = (slot.generation + 1) & GENERATION_MASK;
+        slot.next_free = self.free_head;
+        self.free_head = index as u32;
         self.len -= 1;
         slot.state.take()
+    }
+
+    /// The future's poll in one lookup: the result if the CQE came (the
+    /// entry goes), else the waker is remembered.
+    #[inline]
+    pub(crate) fn poll(&mut self, user_data: u64, waker: &Waker) -> Option<Poll<Completion>> {
+        let (generation, index) = split(user_data);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        let poll = slot.state.as_mut()?.transition_to_waiting(waker);
+        if poll.is_ready() {
+            slot.generation = (slot.generation + 1) & GENERATION_MASK;
+            slot.next_free = self.free_head;
+            self.free_head = index as u32;
+            self.len -= 1;
+            // The state is `Completed`, which owns nothing: skip its drop
+            // glue.
+            std::mem::forget(slot.state.take());
+        }
+        Some(poll)
     }
 
     /// Entries in the table.
@@ -132,12 +159,12 @@ mod tests {
     fn keys_never_hit_reserved_values() {
         let mut t = OpTable::new();
         let a = t.insert(Lifecycle::Submitted);
-        t.slots[0].generation = GENERATION_LIMIT - 1;
-        let a = (a & 0xffff_ffff) | (u64::from(GENERATION_LIMIT - 1) << 32);
+        t.slots[0].generation = GENERATION_MASK;
+        let a = (a & 0xffff_ffff) | (u64::from(GENERATION_MASK) << 32);
         assert!(a < MSG_RING_USER_DATA);
         t.remove(a);
         let b = t.insert(Lifecycle::Submitted);
         assert!(b < MSG_RING_USER_DATA);
-        assert_eq!(b >> 32, 1, "generation wraps to 1");
+        assert_eq!(b >> 32, 0, "generation wraps to 0");
     }
 }
