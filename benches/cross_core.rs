@@ -1,0 +1,3 @@
+//! Cross-core round trips and spawn_blocking: coring vs tokio (in progress).
+
+fn main() {}
