@@ -90,7 +90,6 @@ async fn start_readers(readers: &Arc<Readers>) {
 /// `n` cores each with `PIPES_PER_CORE` reads pending; the root futures
 /// either wait for the shutdown (`finish`) or never end.
 fn shutdown_with_reads_pending(launch: coring::Cores, n: usize, finish: bool) {
-    let _serial = serial();
     let base = Baseline::take();
     let readers = Arc::new(Readers::default());
     let (ready_tx, ready_rx) = mpsc::channel::<usize>();
@@ -145,6 +144,7 @@ fn shutdown_with_reads_pending(launch: coring::Cores, n: usize, finish: bool) {
 
 #[test]
 fn shutdown_with_reads_pending_on_two_pinned_cores() {
+    let _serial = serial();
     within("reads-2", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(2), 2, true)
     });
@@ -152,6 +152,7 @@ fn shutdown_with_reads_pending_on_two_pinned_cores() {
 
 #[test]
 fn shutdown_with_reads_pending_on_four_cores() {
+    let _serial = serial();
     within("reads-4", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(4).pin(false), 4, true)
     });
@@ -159,6 +160,7 @@ fn shutdown_with_reads_pending_on_four_cores() {
 
 #[test]
 fn shutdown_with_reads_pending_and_roots_that_never_finish() {
+    let _serial = serial();
     within("reads-forever", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(2).pin(false), 2, false)
     });
@@ -166,8 +168,8 @@ fn shutdown_with_reads_pending_and_roots_that_never_finish() {
 
 #[test]
 fn the_grace_period_is_honoured() {
+    let _serial = serial();
     within("grace", Duration::from_secs(20), || {
-        let _serial = serial();
         let base = Baseline::take();
         const GRACE: Duration = Duration::from_millis(500);
         let (ready_tx, ready_rx) = mpsc::channel::<()>();
@@ -211,8 +213,8 @@ fn the_grace_period_is_honoured() {
 
 #[test]
 fn a_panicking_core_leaves_nothing_behind() {
+    let _serial = serial();
     within("panic-leaks", Duration::from_secs(20), || {
-        let _serial = serial();
         let base = Baseline::take();
         let readers = Arc::new(Readers::default());
         let r = readers.clone();
@@ -239,8 +241,8 @@ fn a_panicking_core_leaves_nothing_behind() {
 
 #[test]
 fn a_failed_start_stops_the_cores_already_started() {
+    let _serial = serial();
     within("failed-start", Duration::from_secs(20), || {
-        let _serial = serial();
         let base = Baseline::take();
         let cpu = allowed_cpus()[0];
         let started = Arc::new(AtomicUsize::new(0));
@@ -270,8 +272,8 @@ fn a_failed_start_stops_the_cores_already_started() {
 
 #[test]
 fn blocking_threads_of_every_core_are_joined_at_shutdown() {
+    let _serial = serial();
     within("blocking-joined", Duration::from_secs(20), || {
-        let _serial = serial();
         let base = Baseline::take();
         let handle = cores(2)
             .pin(false)
