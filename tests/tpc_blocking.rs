@@ -318,3 +318,35 @@ fn blocking_handle_is_send() {
     fn send<T: Send>() {}
     send::<coring::BlockingHandle<Vec<u8>>>();
 }
+
+/// Two calls sent back to back while one pool thread idles: the pool may
+/// run 4, so both must run at once. Here the first waits for the second;
+/// if the second sits in the queue behind it, the first times out.
+#[test]
+fn calls_sent_together_run_together_when_threads_are_free() {
+    let _serial = serial();
+    within("idle-notify", Duration::from_secs(20), || {
+        let rt = Builder::new()
+            .max_blocking_threads(4)
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for round in 0..20 {
+                // One thread, idle now.
+                coring::spawn_blocking(|| ()).await.expect("warm-up");
+                let (tx, rx) = mpsc::channel::<()>();
+                let waits = coring::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(2)));
+                let signals = coring::spawn_blocking(move || tx.send(()));
+                let t = Instant::now();
+                let got = waits.await.expect("call");
+                assert!(
+                    got.is_ok(),
+                    "round {round}: the second call waited in the queue behind the first \
+                     ({:?}) although the pool had room for it",
+                    t.elapsed()
+                );
+                signals.await.expect("call").expect("the waiter is there");
+            }
+        });
+    });
+}
