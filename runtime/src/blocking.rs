@@ -39,11 +39,20 @@ struct PoolInner {
 #[derive(Default)]
 struct PoolState {
     jobs: VecDeque<Job>,
+    /// Threads waiting for work that no job has claimed yet.
     idle: usize,
+    /// Wake-ups sent to idle threads and not yet taken: each claims one
+    /// idle thread for one queued job, so a second job that arrives before
+    /// the first thread woke starts another thread instead of queueing
+    /// behind the first job.
+    wakeups: usize,
     threads: usize,
     next_id: usize,
     shutdown: bool,
-    handles: Vec<ThreadHandle<()>>,
+    /// Threads to join at shutdown, by id. A thread that exits idle takes
+    /// its own handle out (detaching itself), so exited threads do not
+    /// pile up.
+    handles: Vec<(usize, ThreadHandle<()>)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,16 +90,19 @@ impl BlockingPool {
         }
         st.jobs.push_back(job);
         if st.idle > 0 {
+            st.idle -= 1;
+            st.wakeups += 1;
             self.inner.job_ready.notify_one();
         } else if st.threads < self.inner.max_threads {
             st.threads += 1;
             st.next_id += 1;
             let inner = self.inner.clone();
+            let id = st.next_id;
             let spawned = std::thread::Builder::new()
-                .name(format!("coring-blocking-{}", st.next_id))
-                .spawn(move || inner.worker());
+                .name(format!("coring-blocking-{id}"))
+                .spawn(move || inner.worker(id));
             match spawned {
-                Ok(h) => st.handles.push(h),
+                Ok(h) => st.handles.push((id, h)),
                 // No thread to be had: the job waits for a running one; with
                 // none running it is failed below.
                 Err(_) => st.threads -= 1,
@@ -116,14 +128,14 @@ impl BlockingPool {
         };
         self.inner.job_ready.notify_all();
         drop(jobs);
-        for h in handles {
+        for (_, h) in handles {
             let _ = h.join();
         }
     }
 }
 
 impl PoolInner {
-    fn worker(self: Arc<Self>) {
+    fn worker(self: Arc<Self>, id: usize) {
         let mut st = lock(&self.state);
         loop {
             if let Some(job) = st.jobs.pop_front() {
@@ -141,8 +153,17 @@ impl PoolInner {
                 .wait_timeout(st, self.keep_alive)
                 .unwrap_or_else(|p| p.into_inner());
             st = guard;
+            if st.wakeups > 0 {
+                // Claimed by a job (the sender already took us off `idle`).
+                st.wakeups -= 1;
+                continue;
+            }
             st.idle -= 1;
             if timeout.timed_out() && st.jobs.is_empty() {
+                // Idle too long: leave, detached (nobody needs to join us).
+                if let Some(i) = st.handles.iter().position(|(h, _)| *h == id) {
+                    drop(st.handles.swap_remove(i));
+                }
                 break;
             }
         }

@@ -125,6 +125,9 @@ impl Runtime {
             if woken || core.shared.take_main_woken() {
                 core.executor.polled.set(core.executor.polled.get() + 1);
                 if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    // SQEs pushed meanwhile (a MSG_RING waking another
+                    // core, say) must not wait for the next block_on.
+                    core.flush();
                     return out;
                 }
             }
@@ -290,9 +293,20 @@ impl Core {
         }
     }
 
+    /// Submits whatever was pushed and not yet submitted.
+    fn flush(&self) {
+        let mut driver = self.driver.borrow_mut();
+        if driver.has_unsubmitted() {
+            if let Err(e) = driver.enter(false, None) {
+                fatal(e);
+            }
+        }
+    }
+
     /// Drops every task, cancels every op in flight, and waits for every
     /// outstanding CQE.
     fn shutdown(&self) {
+        self.flush();
         self.shutting_down.set(true);
         drop(self.shared.close_jobs());
         self.executor.shutdown();

@@ -304,6 +304,11 @@ impl Driver {
         }
     }
 
+    /// Whether SQEs were pushed and not yet submitted.
+    pub(crate) fn has_unsubmitted(&mut self) -> bool {
+        !self.ring.submission().is_empty()
+    }
+
     /// Submits pending SQEs; when `wait`, also waits for one CQE or for
     /// `timeout`. Transient errors (EINTR, EAGAIN, EBUSY, ETIME) are not
     /// errors: the caller reaps and goes round again.
