@@ -118,7 +118,12 @@ fn open_errors() {
         // Contradictory options and NUL bytes: InvalidInput, no syscall.
         let e = OpenOptions::new().open(&p).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        let e = OpenOptions::new().read(true).create(true).open(&p).await.unwrap_err();
+        let e = OpenOptions::new()
+            .read(true)
+            .create(true)
+            .open(&p)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         let e = File::open("bad\0path").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
@@ -152,7 +157,10 @@ fn directories_links_metadata() {
         fs::hard_link(&f, root.join("a/hard")).await.unwrap();
         assert_eq!(fs::metadata(&f).await.unwrap().nlink(), 2);
         fs::symlink("file", root.join("a/soft")).await.unwrap();
-        assert!(fs::symlink_metadata(root.join("a/soft")).await.unwrap().is_symlink());
+        assert!(fs::symlink_metadata(root.join("a/soft"))
+            .await
+            .unwrap()
+            .is_symlink());
         assert!(fs::metadata(root.join("a/soft")).await.unwrap().is_file());
         fs::symlink("nowhere", root.join("a/broken")).await.unwrap();
         assert!(!fs::try_exists(root.join("a/broken")).await.unwrap());
@@ -204,7 +212,9 @@ fn set_len_allocate_punch_hole_sync_range() {
         let before = m.blocks();
         let (r, _) = f.write_all_at(vec![9u8; 1 << 20], 0).await;
         r.unwrap();
-        f.sync_range(0, 0, libc::SYNC_FILE_RANGE_WRITE).await.unwrap();
+        f.sync_range(0, 0, libc::SYNC_FILE_RANGE_WRITE)
+            .await
+            .unwrap();
         match f.punch_hole(0, 512 << 10).await {
             Ok(()) => {
                 let m = f.metadata().await.unwrap();

@@ -98,7 +98,8 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     }
     for dir in missing.into_iter().rev() {
         match create_dir(dir).await {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && metadata(dir).await?.is_dir() => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && metadata(dir).await?.is_dir() => {
+            }
             r => r?,
         }
     }

@@ -13,6 +13,7 @@ use coring_runtime::registered::{FileRef, FileTable, RegisteredFd};
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::rc::Rc;
 
 /// An open file. Reads and writes take owned buffers and give them back
 /// with the result ([`BufResult`]); the kernel op owns the buffer in
@@ -29,7 +30,7 @@ use std::path::Path;
 /// use coring_fs::File;
 /// coring_runtime::start(async {
 ///     let path = std::env::temp_dir().join(format!("coring-file-doc-{}", std::process::id()));
-///     let f = File::create(&path).await?;
+///     let f = File::options().read(true).write(true).create(true).open(&path).await?;
 ///     let (res, _buf) = f.write_all_at(b"hello world".to_vec(), 0).await;
 ///     res?;
 ///     let (res, buf) = f.read_at(Vec::with_capacity(5), 6).await;
@@ -43,6 +44,12 @@ use std::path::Path;
 /// ```
 #[derive(Clone)]
 pub struct File {
+    inner: Rc<Inner>,
+}
+
+/// What the clones of a `File` share. Ops hold clones of `fd` (not of
+/// this), so the count of `Inner` is the count of `File` handles.
+struct Inner {
     fd: SharedFd,
     /// Opened with O_DIRECT.
     direct: bool,
@@ -53,9 +60,11 @@ pub struct File {
 impl File {
     pub(crate) fn from_parts(fd: SharedFd, dio: Option<Option<DioAlign>>) -> File {
         File {
-            fd,
-            direct: dio.is_some(),
-            dio: dio.flatten(),
+            inner: Rc::new(Inner {
+                fd,
+                direct: dio.is_some(),
+                dio: dio.flatten(),
+            }),
         }
     }
 
@@ -91,11 +100,7 @@ impl File {
     /// with it this way gets no alignment pre-check (the kernel's `EINVAL`
     /// is still explained when it comes).
     pub fn from_std(file: std::fs::File) -> File {
-        File {
-            fd: SharedFd::new(file.into()),
-            direct: false,
-            dio: None,
-        }
+        File::from_parts(SharedFd::new(file.into()), None)
     }
 
     /// Gives back a `std::fs::File`, when this is the only clone and no op
@@ -105,39 +110,45 @@ impl File {
     ///
     /// `self`, when other clones or ops still hold the fd.
     pub fn into_std(self) -> Result<std::fs::File, File> {
-        let File { fd, direct, dio } = self;
+        let inner = match Rc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(inner) => return Err(File { inner }),
+        };
+        let Inner { fd, direct, dio } = inner;
         match fd.try_unwrap() {
             Ok(owned) => Ok(std::fs::File::from(owned)),
-            Err(fd) => Err(File { fd, direct, dio }),
+            Err(fd) => Err(File {
+                inner: Rc::new(Inner { fd, direct, dio }),
+            }),
         }
     }
 
     /// The shared fd, for ops of the runtime (`coring_runtime::io`, or
     /// your own `OpCode`s).
     pub fn fd(&self) -> &SharedFd {
-        &self.fd
+        &self.inner.fd
     }
 
     /// Whether the file was opened with O_DIRECT.
     pub fn is_direct(&self) -> bool {
-        self.direct
+        self.inner.direct
     }
 
     /// The O_DIRECT alignment the kernel reported (STATX_DIOALIGN, 6.1+),
     /// for a file opened with O_DIRECT.
     pub fn dio_align(&self) -> Option<DioAlign> {
-        self.dio
+        self.inner.dio
     }
 
     pub(crate) fn check_direct(&self, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
-        match self.dio {
-            Some(a) if self.direct => a.check(addr as usize, len, pos),
+        match self.inner.dio {
+            Some(a) if self.inner.direct => a.check(addr as usize, len, pos),
             _ => Ok(()),
         }
     }
 
     pub(crate) fn explain<T>(&self, res: io::Result<T>) -> io::Result<T> {
-        if self.direct {
+        if self.inner.direct {
             res.map_err(explain_einval)
         } else {
             res
@@ -156,7 +167,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_total(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::read_at(&self.fd, buf, pos).await;
+        let (res, buf) = rio::read_at(&self.inner.fd, buf, pos).await;
         (self.explain(res), buf)
     }
 
@@ -171,7 +182,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_total(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::read_exact_at(&self.fd, buf, pos).await;
+        let (res, buf) = rio::read_exact_at(&self.inner.fd, buf, pos).await;
         (self.explain(res), buf)
     }
 
@@ -186,7 +197,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_init(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::write_at(&self.fd, buf, pos).await;
+        let (res, buf) = rio::write_at(&self.inner.fd, buf, pos).await;
         (self.explain(res), buf)
     }
 
@@ -201,7 +212,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_init(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::write_all_at(&self.fd, buf, pos).await;
+        let (res, buf) = rio::write_all_at(&self.inner.fd, buf, pos).await;
         (self.explain(res), buf)
     }
 
@@ -218,7 +229,7 @@ impl File {
                 return (Err(e), bufs);
             }
         }
-        let (res, bufs) = rio::readv_at(&self.fd, bufs, pos).await;
+        let (res, bufs) = rio::readv_at(&self.inner.fd, bufs, pos).await;
         (self.explain(res), bufs)
     }
 
@@ -234,7 +245,7 @@ impl File {
                 return (Err(e), bufs);
             }
         }
-        let (res, bufs) = rio::writev_at(&self.fd, bufs, pos).await;
+        let (res, bufs) = rio::writev_at(&self.inner.fd, bufs, pos).await;
         (self.explain(res), bufs)
     }
 
@@ -257,7 +268,7 @@ impl File {
         }
         let file = match reg {
             Some(r) => FileRef::Registered(r.clone()),
-            None => FileRef::Fd(self.fd.clone()),
+            None => FileRef::Fd(self.inner.fd.clone()),
         };
         let (res, buf) = Op::submit(ReadFixed::new(file, buf, pos)).await;
         (self.explain(res), buf)
@@ -282,7 +293,7 @@ impl File {
         }
         let file = match reg {
             Some(r) => FileRef::Registered(r.clone()),
-            None => FileRef::Fd(self.fd.clone()),
+            None => FileRef::Fd(self.inner.fd.clone()),
         };
         let (res, buf) = Op::submit(WriteFixed::new(file, buf, pos)).await;
         (self.explain(res), buf)
@@ -295,7 +306,7 @@ impl File {
     ///
     /// See [`FileTable::insert`].
     pub fn register(&self, table: &FileTable) -> io::Result<RegisteredFd> {
-        table.insert(&self.fd)
+        table.insert(&self.inner.fd)
     }
 
     /// Flushes data and metadata to the device (`fsync(2)`, IORING_OP_FSYNC).
@@ -304,7 +315,7 @@ impl File {
     ///
     /// The kernel's (`EIO` for a failed writeback).
     pub async fn sync_all(&self) -> io::Result<()> {
-        Op::submit(Fsync::new(&self.fd, false)).await
+        Op::submit(Fsync::new(&self.inner.fd, false)).await
     }
 
     /// Flushes data, and only the metadata needed to read it back
@@ -314,7 +325,7 @@ impl File {
     ///
     /// The kernel's.
     pub async fn sync_data(&self) -> io::Result<()> {
-        Op::submit(Fsync::new(&self.fd, true)).await
+        Op::submit(Fsync::new(&self.inner.fd, true)).await
     }
 
     /// `sync_file_range(2)` of `len` bytes from `offset` (`len == 0`: to
@@ -325,7 +336,7 @@ impl File {
     ///
     /// The kernel's (`EINVAL` for bad flags).
     pub async fn sync_range(&self, offset: u64, len: u32, flags: u32) -> io::Result<()> {
-        Op::submit(SyncFileRange::new(&self.fd, offset, len, flags)).await
+        Op::submit(SyncFileRange::new(&self.inner.fd, offset, len, flags)).await
     }
 
     /// Allocates `len` bytes from `offset` (`fallocate(2)` mode 0),
@@ -357,7 +368,7 @@ impl File {
     ///
     /// The kernel's.
     pub async fn fallocate(&self, offset: u64, len: u64, mode: i32) -> io::Result<()> {
-        Op::submit(Fallocate::new(&self.fd, offset, len, mode)).await
+        Op::submit(Fallocate::new(&self.inner.fd, offset, len, mode)).await
     }
 
     /// Truncates or extends the file to `len` bytes: IORING_OP_FTRUNCATE on
@@ -368,7 +379,7 @@ impl File {
     /// The kernel's (`EINVAL` for a file not open for writing or a length
     /// over `i64::MAX`).
     pub async fn set_len(&self, len: u64) -> io::Result<()> {
-        ftruncate(&self.fd, len).await
+        ftruncate(&self.inner.fd, len).await
     }
 
     /// The file's metadata (IORING_OP_STATX on the fd).
@@ -378,27 +389,34 @@ impl File {
     /// The kernel's.
     pub async fn metadata(&self) -> io::Result<Metadata> {
         let mask = STATX_MASK | libc::STATX_DIOALIGN;
-        let st = Op::submit(Statx::fd(&self.fd, mask)).await?;
+        let st = Op::submit(Statx::fd(&self.inner.fd, mask)).await?;
         Ok(Metadata::from_statx(st))
     }
 
-    /// Closes the file through the ring (IORING_OP_CLOSE), after every op
-    /// on it and every other clone is gone, and reports the close's result
-    /// (which, on some filesystems, carries a deferred write error).
+    /// Closes the file. For the last `File` handle: waits for the ops
+    /// still in flight on it, closes the fd through the ring
+    /// (IORING_OP_CLOSE) and reports the result (which, on some
+    /// filesystems, carries a deferred write error). While other clones
+    /// (or a [`ReadMany`](crate::ReadMany), [`SeqReader`](crate::SeqReader)
+    /// or [`SeqWriter`](crate::SeqWriter), which hold one) are alive, it
+    /// only drops this handle and returns `Ok(())`: the last one closes.
     ///
     /// # Errors
     ///
     /// The kernel's close error.
     pub async fn close(self) -> io::Result<()> {
-        rio::close(self.fd).await
+        match Rc::try_unwrap(self.inner) {
+            Ok(inner) => rio::close(inner.fd).await,
+            Err(_) => Ok(()),
+        }
     }
 }
 
 impl fmt::Debug for File {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("File")
-            .field("fd", &self.fd)
-            .field("direct", &self.direct)
+            .field("fd", &self.inner.fd)
+            .field("direct", &self.inner.direct)
             .finish()
     }
 }

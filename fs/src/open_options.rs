@@ -134,7 +134,9 @@ impl OpenOptions {
         };
         let writable = self.write || self.append;
         if (self.truncate || self.create || self.create_new) && !writable {
-            return Err(invalid("truncate, create and create_new need write or append"));
+            return Err(invalid(
+                "truncate, create and create_new need write or append",
+            ));
         }
         if self.truncate && self.append && !self.create_new {
             return Err(invalid("truncate and append together make no sense"));
