@@ -44,9 +44,12 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod recv_stream;
 mod stream_io;
 mod tcp;
 
+pub use recv_stream::RecvStream;
+pub use tcp::DEFAULT_BACKLOG;
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReuniteError, TcpListener, TcpListenerBuilder,
     TcpStream,

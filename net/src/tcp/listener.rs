@@ -233,9 +233,6 @@ pub struct Incoming {
     yielded: bool,
 }
 
-/// EINVAL (22 on every Linux architecture), without a libc dependency.
-const EINVAL: i32 = 22;
-
 impl Incoming {
     /// The next connection.
     ///
@@ -284,7 +281,7 @@ impl Incoming {
         }
         match item {
             None => Poll::Ready(None),
-            Some(Err(e)) if e.raw_os_error() == Some(EINVAL) && !self.yielded => {
+            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) && !self.yielded => {
                 // No multishot accept in this kernel: go on one by one.
                 self.multishot = false;
                 Poll::Ready(None)

@@ -4,6 +4,6 @@ mod listener;
 mod split;
 mod stream;
 
-pub use listener::{Incoming, TcpListener, TcpListenerBuilder};
+pub use listener::{Incoming, TcpListener, TcpListenerBuilder, DEFAULT_BACKLOG};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use stream::TcpStream;

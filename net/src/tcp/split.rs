@@ -1,8 +1,9 @@
 //! A TCP stream's owned halves, for a reader task and a writer task.
 
 use super::stream::TcpStream;
+use crate::recv_stream::RecvStream;
 use crate::stream_io;
-use coring_runtime::buf::{BufResult, IoBuf, IoBufMut};
+use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Op, Recv, Send, Shutdown};
 use std::fmt;
@@ -49,6 +50,12 @@ impl OwnedReadHalf {
     /// Receives until `buf` is full; see [`TcpStream::read_exact`].
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         stream_io::read_exact(&self.fd, buf).await
+    }
+
+    /// The received bytes as buffers from `ring`; see
+    /// [`TcpStream::recv_stream`].
+    pub fn recv_stream(&self, ring: &BufRing) -> RecvStream {
+        RecvStream::new(self.fd.clone(), ring)
     }
 
     /// The peer's address.

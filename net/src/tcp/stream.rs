@@ -2,8 +2,9 @@
 
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::addr::{each_addr_async, not_inet};
+use crate::recv_stream::RecvStream;
 use crate::stream_io;
-use coring_runtime::buf::{BufResult, IoBuf, IoBufMut};
+use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Connect, Op, Readv, Recv, Send, Shutdown, SockAddr, Writev};
 use socket2::{Domain, SockRef, Socket, TcpKeepalive, Type};
@@ -166,6 +167,14 @@ impl TcpStream {
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock().peer_addr()?.as_socket().ok_or_else(not_inet)
+    }
+
+    /// The received bytes as a stream of buffers from `ring`, through one
+    /// multishot receive (6.0): an idle connection holds no buffer. See
+    /// [`RecvStream`]. Don't mix it with `read` on the same stream: the
+    /// bytes would be split between them.
+    pub fn recv_stream(&self, ring: &BufRing) -> RecvStream {
+        RecvStream::new(self.fd.clone(), ring)
     }
 
     /// Splits into a read half and a write half, usable from two tasks of

@@ -9,10 +9,12 @@
 
 mod aligned;
 mod fixed;
+mod ring;
 mod slice;
 
 pub use aligned::AlignedBuf;
 pub use fixed::{FixedBuf, FixedBufPool, MAX_FIXED_BUFFERS};
+pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 
 use std::io;

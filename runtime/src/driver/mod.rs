@@ -7,6 +7,7 @@
 //! the next enter with GETEVENTS, which every enter here carries when the
 //! overflow flag is set.
 
+mod buf_ring;
 pub mod park;
 mod register;
 mod setup;
