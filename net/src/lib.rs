@@ -43,10 +43,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept_loop;
 mod addr;
 mod recv_stream;
 mod stream_io;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use recv_stream::RecvStream;
 pub use tcp::DEFAULT_BACKLOG;
@@ -54,3 +57,5 @@ pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReuniteError, TcpListener, TcpListenerBuilder,
     TcpStream,
 };
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};

@@ -2,13 +2,14 @@
 //! single accepts, and the multishot accept stream.
 
 use super::stream::TcpStream;
+use crate::accept_loop::AcceptLoop;
 use crate::addr::{each_addr, not_inet};
 use coring_runtime::fd::SharedFd;
-use coring_runtime::op::{Accept, AcceptMulti, MultiOp, Op};
+use coring_runtime::op::{Accept, Op};
 use futures_core::Stream;
 use socket2::{Domain, SockRef, Socket, Type};
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -172,11 +173,7 @@ impl TcpListener {
     /// not the listener: it may outlive it.
     pub fn incoming(&self) -> Incoming {
         Incoming {
-            fd: self.fd.clone(),
-            op: None,
-            single: None,
-            multishot: true,
-            yielded: false,
+            inner: AcceptLoop::new(self.fd.clone()),
         }
     }
 
@@ -224,13 +221,7 @@ impl fmt::Debug for TcpListener {
 /// Kernels without multishot accept (before 5.19) answer `EINVAL`; the
 /// stream then goes on with one accept op per connection.
 pub struct Incoming {
-    fd: SharedFd,
-    op: Option<MultiOp<AcceptMulti>>,
-    /// The single-shot fallback's op in flight, kept across polls.
-    single: Option<Op<Accept>>,
-    multishot: bool,
-    /// Whether the current multishot op gave a connection yet.
-    yielded: bool,
+    inner: AcceptLoop,
 }
 
 impl Incoming {
@@ -246,52 +237,9 @@ impl Incoming {
 
     /// Polls for the next connection.
     pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-        loop {
-            if !self.multishot {
-                return self.poll_single(cx);
-            }
-            match self.poll_multishot(cx) {
-                Poll::Ready(Some(r)) => return Poll::Ready(r),
-                Poll::Ready(None) => continue,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    fn poll_single(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-        let op = self
-            .single
-            .get_or_insert_with(|| Op::submit(Accept::new(&self.fd)));
-        let res = std::task::ready!(Pin::new(op).poll(cx));
-        self.single = None;
-        Poll::Ready(res.map(|(fd, _)| TcpStream::from_shared(SharedFd::new(fd))))
-    }
-
-    /// Polls the multishot op; `Ready(None)` asks to be polled again (the
-    /// op was re-armed or the fallback chosen).
-    fn poll_multishot(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<TcpStream>>> {
-        let op = self.op.get_or_insert_with(|| {
-            self.yielded = false;
-            MultiOp::submit(AcceptMulti::new(&self.fd))
-        });
-        let item = std::task::ready!(Pin::new(&mut *op).poll_next(cx));
-        if op.is_terminated() {
-            // The kernel ended the op: re-arm on the next poll.
-            self.op = None;
-        }
-        match item {
-            None => Poll::Ready(None),
-            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) && !self.yielded => {
-                // No multishot accept in this kernel: go on one by one.
-                self.multishot = false;
-                Poll::Ready(None)
-            }
-            Some(res) => {
-                self.yielded = true;
-                let stream = res.map(|fd| TcpStream::from_shared(SharedFd::new(fd)));
-                Poll::Ready(Some(stream))
-            }
-        }
+        self.inner
+            .poll_accept(cx)
+            .map(|r| r.map(TcpStream::from_shared))
     }
 }
 
@@ -305,10 +253,6 @@ impl Stream for Incoming {
 
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Incoming")
-            .field("fd", &self.fd.raw())
-            .field("armed", &self.op.is_some())
-            .field("multishot", &self.multishot)
-            .finish()
+        f.debug_tuple("Incoming").field(&self.inner).finish()
     }
 }

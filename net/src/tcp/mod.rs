@@ -6,4 +6,5 @@ mod stream;
 
 pub use listener::{Incoming, TcpListener, TcpListenerBuilder, DEFAULT_BACKLOG};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+pub(crate) use stream::busy;
 pub use stream::TcpStream;
