@@ -105,7 +105,7 @@ pub async fn read_exact_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> B
     let mut slice = buf.slice(..);
     let mut done = 0usize;
     while done < total {
-        let (res, s) = read_at(fd, slice, offset.wrapping_add(done as u64)).await;
+        let (res, s) = read_at(fd, slice, advance(offset, done)).await;
         let b = s.into_inner();
         match res {
             Ok(0) => {
@@ -133,7 +133,7 @@ pub async fn write_all_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufRe
     let mut done = 0usize;
     let mut buf = buf;
     while done < total {
-        let (res, s) = write_at(fd, buf.slice(done..total), offset.wrapping_add(done as u64)).await;
+        let (res, s) = write_at(fd, buf.slice(done..total), advance(offset, done)).await;
         buf = s.into_inner();
         match res {
             Ok(0) => {
@@ -148,4 +148,14 @@ pub async fn write_all_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufRe
         }
     }
     (Ok(()), buf)
+}
+
+/// The offset `done` bytes after `offset`; the current position stays the
+/// current position (the kernel advances it).
+fn advance(offset: u64, done: usize) -> u64 {
+    if offset == CURRENT_POSITION {
+        CURRENT_POSITION
+    } else {
+        offset.saturating_add(done as u64)
+    }
 }

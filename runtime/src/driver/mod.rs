@@ -207,6 +207,11 @@ impl Driver {
             // runtime's own SQEs point into `wake_buf`, kept until shutdown
             // has reaped the read's CQE.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                if self.flags.sqpoll {
+                    // The kernel thread takes it on its own time: count it
+                    // as submitted now.
+                    self.counters.submitted += 1;
+                }
                 return;
             }
             self.make_room();
@@ -342,7 +347,6 @@ impl Driver {
             if need_wakeup {
                 flags |= IORING_ENTER_SQ_WAKEUP;
             } else if flags & (IORING_ENTER_GETEVENTS | IORING_ENTER_SQ_WAIT) == 0 {
-                self.counters.submitted += before as u64;
                 return Ok(());
             }
         } else if to_submit == 0 && flags & IORING_ENTER_GETEVENTS == 0 {
@@ -388,9 +392,7 @@ impl Driver {
                 arg_size,
             )
         };
-        if self.flags.sqpoll {
-            self.counters.submitted += before as u64;
-        } else if r > 0 {
+        if !self.flags.sqpoll && r > 0 {
             self.counters.submitted += r as u64;
         }
         if r >= 0 {

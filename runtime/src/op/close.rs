@@ -30,6 +30,25 @@ unsafe impl OpCode for Close {
     }
 
     fn complete(self, cqe: Completion) -> io::Result<()> {
+        self.close_if_cancelled(&cqe);
         cqe.result().map(drop)
+    }
+
+    fn abandoned(self, cqe: Completion) {
+        self.close_if_cancelled(&cqe);
+    }
+}
+
+impl Close {
+    /// A close cancelled before it ran (it may wait in a kernel worker on
+    /// NFS, FUSE or overlayfs) left the fd open: close it here, so it never
+    /// leaks.
+    fn close_if_cancelled(&self, cqe: &Completion) {
+        if cqe.raw_result() == -libc::ECANCELED {
+            // SAFETY: the op owns this fd number and the kernel did not
+            // close it (the op was cancelled before it ran); nothing else
+            // uses the number.
+            drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(self.fd) });
+        }
     }
 }

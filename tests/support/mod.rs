@@ -1,0 +1,350 @@
+//! Helpers shared by the integration tests (`mod support;`): a buffer that
+//! counts its drops, pipes, fd counting, a watchdog, a seeded PRNG, temp
+//! files, and small async helpers to let a runtime turn.
+// Each test binary compiles this module and uses its own subset of it.
+#![allow(dead_code)]
+
+use coring::buf::{IoBuf, IoBufMut};
+use coring::fd::SharedFd;
+use std::fs::File;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// Drop-counting buffers
+
+/// Counts the [`CountedBuf`]s made from it and how many were dropped, so a
+/// test can see exactly when the runtime frees a buffer it held.
+#[derive(Debug, Default)]
+pub struct BufCounter {
+    created: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl BufCounter {
+    pub fn new() -> Arc<BufCounter> {
+        Arc::new(BufCounter::default())
+    }
+
+    /// A new empty buffer of `capacity` bytes, counted.
+    pub fn buf(self: &Arc<Self>, capacity: usize) -> CountedBuf {
+        self.created.fetch_add(1, SeqCst);
+        CountedBuf {
+            vec: Vec::with_capacity(capacity),
+            counter: self.clone(),
+        }
+    }
+
+    pub fn created(&self) -> usize {
+        self.created.load(SeqCst)
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(SeqCst)
+    }
+}
+
+/// A `Vec<u8>` that tells its [`BufCounter`] when it is dropped.
+#[derive(Debug)]
+pub struct CountedBuf {
+    vec: Vec<u8>,
+    counter: Arc<BufCounter>,
+}
+
+impl CountedBuf {
+    /// The initialized bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.vec
+    }
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        self.counter.dropped.fetch_add(1, SeqCst);
+    }
+}
+
+// SAFETY: delegates to the inner Vec<u8>, whose heap block does not move
+// when the CountedBuf moves, and which nothing reallocates while the
+// runtime holds the buffer (CountedBuf has no &mut API that could).
+unsafe impl IoBuf for CountedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.vec.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.vec.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.vec.bytes_total()
+    }
+}
+
+// SAFETY: delegates to Vec<u8>'s IoBufMut: the same pointer as
+// `stable_ptr`, writable for `bytes_total()` bytes.
+unsafe impl IoBufMut for CountedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.vec.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: the caller promises the first n bytes are initialized,
+        // which is Vec's set_init contract too.
+        unsafe { self.vec.set_init(n) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pipes and fds
+
+/// A pipe (read end, write end), both CLOEXEC and blocking.
+pub fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) writes two fds into the 2-int array, which outlives
+    // the call.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: on success both fds are new and owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A pipe whose read end is ready for coring ops and whose write end is a
+/// plain blocking `File`.
+pub fn coring_pipe() -> (SharedFd, File) {
+    let (r, w) = pipe();
+    (SharedFd::new(r), File::from(w))
+}
+
+/// Bytes waiting in a pipe (FIONREAD).
+pub fn pipe_pending(fd: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`, which outlives the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(n).unwrap()
+}
+
+/// Reads everything waiting in a pipe right now, without blocking.
+pub fn drain_pipe(fd: &impl AsRawFd) -> Vec<u8> {
+    let n = pipe_pending(fd);
+    let mut out = vec![0; n];
+    // A borrowed File that must not close the fd: ManuallyDrop.
+    // SAFETY: the fd is open for the whole call (borrowed from `fd`) and
+    // the File is never dropped, so it does not close it.
+    let mut f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) });
+    f.read_exact(&mut out).unwrap();
+    out
+}
+
+/// Writes all of `data` to `w`.
+pub fn write_to(mut w: &File, data: &[u8]) {
+    w.write_all(data).unwrap();
+}
+
+/// `/dev/zero`, for reads that always complete at once.
+pub fn dev_zero() -> SharedFd {
+    SharedFd::new(File::open("/dev/zero").unwrap().into())
+}
+
+/// Open fds of this process. Only meaningful when no other thread of the
+/// test binary opens or closes fds meanwhile: see [`fd_exclusive`].
+pub fn open_fd_count() -> usize {
+    // read_dir's own fd is counted every time, so counts compare.
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Tests that count fds take this exclusively; every other test of the
+/// same binary takes it shared, so no fd opens under a count.
+static FD_LOCK: RwLock<()> = RwLock::new(());
+
+/// Held by tests that open fds but do not count them.
+pub fn fd_shared() -> RwLockReadGuard<'static, ()> {
+    FD_LOCK.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held by tests that count fds.
+pub fn fd_exclusive() -> RwLockWriteGuard<'static, ()> {
+    FD_LOCK.write().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Temp files
+
+/// A file under `std::env::temp_dir()` with a unique name, removed on drop.
+pub struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// Creates the file with `contents`.
+    pub fn new(tag: &str, contents: &[u8]) -> TempFile {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "coring-test-{}-{tag}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        ));
+        std::fs::write(&path, contents).unwrap();
+        TempFile { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opened read-write, for coring ops.
+    pub fn open_rw(&self) -> SharedFd {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        SharedFd::new(f.into())
+    }
+
+    /// Opened read-only, for coring ops.
+    pub fn open_ro(&self) -> SharedFd {
+        SharedFd::new(File::open(&self.path).unwrap().into())
+    }
+
+    pub fn contents(&self) -> Vec<u8> {
+        std::fs::read(&self.path).unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Threads and time
+
+/// Runs `f` on a new thread and waits at most `limit` for it: a hang fails
+/// the test (naming `what`) instead of hanging the suite. A panic in `f` is
+/// resumed here.
+pub fn with_watchdog<T, F>(what: &str, limit: Duration, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("watched: {what}"))
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .unwrap();
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            thread.join().unwrap();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {limit:?} (hung?)")
+        }
+    }
+}
+
+/// CPU time (user + system) this thread has used, from
+/// getrusage(RUSAGE_THREAD).
+pub fn thread_cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into `ru`, which outlives the call.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+// ---------------------------------------------------------------------------
+// Async helpers
+
+/// Polls `f` exactly once, from the calling task, and reports what it said.
+pub async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
+}
+
+/// Lets the runtime turn (each `yield_now` is one turn: submit, reap,
+/// dispatch) until `cond` holds. Fails the test after 5 s. Returns the
+/// number of turns it took.
+pub async fn turn_until(what: &str, mut cond: impl FnMut() -> bool) -> u32 {
+    let start = Instant::now();
+    let mut turns = 0;
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: not reached after {turns} turns"
+        );
+        coring::yield_now().await;
+        turns += 1;
+    }
+    turns
+}
+
+/// Ops in flight on the current runtime.
+pub fn ops_in_flight() -> u64 {
+    coring::metrics().ops_in_flight
+}
+
+// ---------------------------------------------------------------------------
+// Randomness
+
+/// xorshift64*: a small, seeded PRNG, so a failing run can be replayed.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.max(1))
+    }
+
+    /// The seed from `CORING_TEST_SEED`, else from the clock; printed, so
+    /// that a failing run can be replayed.
+    pub fn from_env(test: &str) -> XorShift {
+        let seed = match std::env::var("CORING_TEST_SEED") {
+            Ok(s) => s.parse().expect("CORING_TEST_SEED is a u64"),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64,
+        };
+        println!("{test}: seed {seed} (replay with CORING_TEST_SEED={seed})");
+        XorShift::new(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform enough in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Shuffles `v` in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
