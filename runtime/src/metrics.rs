@@ -21,7 +21,8 @@ pub struct Metrics {
     pub tasks_spawned: u64,
     /// Task polls (the `block_on` future counts too).
     pub tasks_polled: u64,
-    /// Ops pushed and not yet completed, including abandoned ones that
-    /// still wait for their final CQE.
+    /// Entries in the op table: ops whose final CQE has not come
+    /// (abandoned ones included), and completed ops whose future has not
+    /// taken the result yet.
     pub ops_in_flight: u64,
 }

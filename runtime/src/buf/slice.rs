@@ -6,8 +6,10 @@ use std::ops::{Bound, RangeBounds};
 /// A range `begin..end` of an owned buffer. Ops on a slice read or write
 /// only that range; [`into_inner`](Slice::into_inner) gives the buffer back.
 ///
-/// Reading into a slice of a `Vec` writes from `begin`; the vector's length
-/// grows to cover what was read.
+/// Reading into a slice of a `Vec` writes from `begin`. The vector's
+/// length grows to cover what was read when it already reached `begin`;
+/// otherwise it stays (the bytes between would be uninitialized), and the
+/// caller who knows better can `set_len`.
 #[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
