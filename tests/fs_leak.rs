@@ -7,8 +7,10 @@
 use coring::buf::{IoBuf, IoBufMut};
 use coring::fs::File;
 use std::cell::Cell;
+use std::future::Future;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 fn open_fds() -> usize {
@@ -128,6 +130,19 @@ fn dropped_file_with_reads_in_flight_leaks_nothing() {
             base,
             "the file's fd is closed after the last op"
         );
+
+        // 3. Opens whose futures are dropped after submission: an open that
+        //    completes anyway has its fd closed by the op, never leaked.
+        for _ in 0..32 {
+            let mut open = Box::pin(File::open(&path));
+            let polled =
+                std::future::poll_fn(|cx| Poll::Ready(open.as_mut().poll(cx).is_ready())).await;
+            assert!(!polled, "the open is in the kernel, not done yet");
+            drop(open);
+        }
+        coring::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(coring::metrics().ops_in_flight, 0);
+        assert_eq!(open_fds(), base, "no fd from an abandoned open");
     })
     .unwrap();
     std::fs::remove_file(&path).unwrap();
