@@ -6,7 +6,9 @@ use crate::recv_stream::RecvStream;
 use crate::stream_io;
 use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
-use coring_runtime::op::{Connect, Op, Readv, Recv, Send, Shutdown, SockAddr, Writev};
+use coring_runtime::op::{
+    Connect, Op, Readv, Recv, Send, SendZc, SendZcFuture, Shutdown, SockAddr, Writev,
+};
 use socket2::{Domain, SockRef, Socket, TcpKeepalive, Type};
 use std::fmt;
 use std::io;
@@ -90,6 +92,16 @@ impl TcpStream {
     /// may be short. Output: `(io::Result<usize>, buf)`.
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
+    }
+
+    /// Sends `buf` with IORING_OP_SEND_ZC (6.0): the kernel may send from
+    /// the buffer's pages in place instead of copying them, and the
+    /// future resolves only after the kernel's notification that it let go
+    /// of the buffer — one more CQE per send. Worth it for large buffers
+    /// to a real NIC; on loopback the kernel copies anyway, so it only
+    /// costs there. The count may be short. `EINVAL` on kernels without it.
+    pub fn write_zc<B: IoBuf>(&self, buf: B) -> SendZcFuture<B> {
+        SendZc::new(&self.fd, buf).submit()
     }
 
     /// Receives until `buf` holds `buf.bytes_total()` bytes.
