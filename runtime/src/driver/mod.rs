@@ -232,6 +232,13 @@ impl Driver {
         }
     }
 
+    /// Cancels the op `user_data` if its final CQE has not come.
+    pub(crate) fn cancel_in_flight(&mut self, user_data: u64) {
+        if matches!(self.ops.get_mut(user_data), Some(s) if s.is_in_flight()) {
+            self.push_cancel(user_data);
+        }
+    }
+
     /// Submits an ASYNC_CANCEL for `target`; its own CQE is ignored.
     pub(crate) fn push_cancel(&mut self, target: u64) {
         let sqe = opcode::AsyncCancel::new(target)

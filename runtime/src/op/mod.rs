@@ -247,10 +247,10 @@ impl<T: OpCode> Op<T> {
     /// cancel loses no bytes and the buffer comes back either way.
     pub fn cancel(self) -> Op<T> {
         if self.data.is_some() {
-            let mut d = self.core.driver.borrow_mut();
-            if matches!(d.ops.get_mut(self.user_data), Some(s) if s.is_in_flight()) {
-                d.push_cancel(self.user_data);
-            }
+            self.core
+                .driver
+                .borrow_mut()
+                .cancel_in_flight(self.user_data);
         }
         self
     }
@@ -285,17 +285,19 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        let Some(data) = self.data.take() else {
-            return;
-        };
-        let done = self
-            .core
-            .driver
-            .borrow_mut()
-            .abandon(self.user_data, Box::new(data));
-        // Outside the borrow: finishing may drop user types and fds.
-        if let Some((orphan, cqe)) = done {
-            orphan.finish(cqe);
+        if let Some(data) = self.data.take() {
+            abandon(&self.core, self.user_data, Box::new(data));
         }
+    }
+}
+
+/// An op's future is gone before its final CQE: its resources go into the
+/// table and the op is cancelled, or, when the CQE already came, they are
+/// finished here, outside the driver's borrow (finishing may drop user
+/// types and fds).
+pub(crate) fn abandon(core: &Core, user_data: u64, orphan: Box<dyn Orphan>) {
+    let done = core.driver.borrow_mut().abandon(user_data, orphan);
+    if let Some((orphan, cqe)) = done {
+        orphan.finish(cqe);
     }
 }

@@ -88,10 +88,10 @@ impl<T: MultishotOpCode> MultiOp<T> {
     /// CQEs already posted.
     pub fn cancel(&mut self) {
         if self.data.is_some() {
-            let mut d = self.core.driver.borrow_mut();
-            if matches!(d.ops.get_mut(self.user_data), Some(s) if s.is_in_flight()) {
-                d.push_cancel(self.user_data);
-            }
+            self.core
+                .driver
+                .borrow_mut()
+                .cancel_in_flight(self.user_data);
         }
     }
 }
@@ -128,16 +128,8 @@ impl<T: MultishotOpCode> Stream for MultiOp<T> {
 
 impl<T: MultishotOpCode> Drop for MultiOp<T> {
     fn drop(&mut self) {
-        let Some(data) = self.data.take() else {
-            return;
-        };
-        let done = self
-            .core
-            .driver
-            .borrow_mut()
-            .abandon(self.user_data, Box::new(Abandoned(data)));
-        if let Some((orphan, cqe)) = done {
-            orphan.finish(cqe);
+        if let Some(data) = self.data.take() {
+            super::abandon(&self.core, self.user_data, Box::new(Abandoned(data)));
         }
     }
 }
