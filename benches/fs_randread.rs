@@ -345,7 +345,8 @@ fn coring_plain(c: Cell_) -> Run {
                         let (f, ios) = (f.clone(), ios.clone());
                         let blocks = c.blocks;
                         coring::spawn(async move {
-                            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t as u64 + 1) * 0x1000_0001));
+                            let mut rng =
+                                Rng(0x9e37_79b9_7f4a_7c15 ^ ((t as u64 + 1) * 0x1000_0001));
                             let mut buf = AlignedBuf::new(BLOCK, 4096).unwrap();
                             loop {
                                 let off = rng.next() % blocks * BLOCK as u64;
@@ -388,7 +389,8 @@ fn coring_fixed(c: Cell_) -> Run {
                         let mut buf = pool.try_get().unwrap();
                         let blocks = c.blocks;
                         coring::spawn(async move {
-                            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t as u64 + 1) * 0x1000_0001));
+                            let mut rng =
+                                Rng(0x9e37_79b9_7f4a_7c15 ^ ((t as u64 + 1) * 0x1000_0001));
                             loop {
                                 let off = rng.next() % blocks * BLOCK as u64;
                                 let (r, b) = f.read_fixed_at(buf, off, Some(&reg)).await;
@@ -766,7 +768,7 @@ fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
             if pi == 0 {
                 s += &format!(
                     "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{who}</text>\n",
-                    x0 + pad + 10.0 + ci as f64 * 62.0, h + 14.0, COLORS[ci], x0 + pad + 24.0 + ci as f64 * 62.0, h + 23.0
+                    x0 + pad + 10.0 + ci as f64 * 100.0, h + 14.0, COLORS[ci], x0 + pad + 24.0 + ci as f64 * 100.0, h + 23.0
                 );
             }
         }
