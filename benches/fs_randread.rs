@@ -13,6 +13,17 @@
 //! ```text
 //! cargo bench --bench fs_randread -- [--secs S] [--repeats R] [--qd 1,32,128]
 //!     [--dir DIR] [--size-mib N] [--out DIR] [--only CONTENDER] [--modes cached,direct]
+//!     [--no-seq] [--ios N]
+//! ```
+//!
+//! `--ios N` stops every run after N IOs: run it under
+//! `valgrind --tool=callgrind` with N and 2N and divide the difference in
+//! instructions by N for user-space instructions per IO (see
+//! `/work/shared/BENCHMARKING.md`):
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p target/release/deps/fs_randread-* \
+//!     --only coring --modes cached --qd 32 --repeats 1 --no-seq --size-mib 64 --ios 20000
 //! ```
 //!
 //! The data file (`DIR/coring-randread-<N>m.dat`, default DIR /var/tmp)
@@ -30,6 +41,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 const BLOCK: usize = 4096;
+
+/// `--ios N`: stop each run after N IOs (for callgrind's N vs 2N runs).
+static MAX_IOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+fn stop_now(ios: u64, deadline: Instant) -> bool {
+    ios >= MAX_IOS.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() >= deadline
+}
 const SEQ_CHUNK: usize = 1 << 20;
 const SEQ_QD: usize = 4;
 
@@ -42,6 +60,7 @@ struct Opts {
     out: PathBuf,
     only: Option<String>,
     modes: Vec<Mode>,
+    seq: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -71,6 +90,7 @@ fn parse() -> Opts {
             .join("bench-results"),
         only: None,
         modes: vec![Mode::Cached, Mode::Direct],
+        seq: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -97,6 +117,11 @@ fn parse() -> Opts {
             "--size-mib" => o.size_mib = v().parse().expect("--size-mib: a number"),
             "--out" => o.out = PathBuf::from(v()),
             "--only" => o.only = Some(v()),
+            "--no-seq" => o.seq = false,
+            "--ios" => MAX_IOS.store(
+                v().parse().expect("--ios: a number"),
+                std::sync::atomic::Ordering::Relaxed,
+            ),
             "--modes" => {
                 o.modes = v()
                     .split(',')
@@ -293,7 +318,7 @@ fn raw(c: Cell_, seq: bool) -> Run {
                     assert_eq!(res, len as i32, "raw read failed: {res}");
                     ios += 1;
                     inflight -= 1;
-                    if !stop && Instant::now() >= deadline {
+                    if !stop && stop_now(ios, deadline) {
                         stop = true;
                     }
                     if !stop {
@@ -354,7 +379,7 @@ fn coring_plain(c: Cell_) -> Run {
                                 assert_eq!(r.unwrap(), BLOCK);
                                 buf = b;
                                 ios.set(ios.get() + 1);
-                                if Instant::now() >= deadline {
+                                if stop_now(ios.get(), deadline) {
                                     break;
                                 }
                             }
@@ -397,7 +422,7 @@ fn coring_fixed(c: Cell_) -> Run {
                                 assert_eq!(r.unwrap(), BLOCK);
                                 buf = b;
                                 ios.set(ios.get() + 1);
-                                if Instant::now() >= deadline {
+                                if stop_now(ios.get(), deadline) {
                                     break;
                                 }
                             }
@@ -438,7 +463,7 @@ fn coring_seq(c: Cell_) -> Run {
                         assert!(n > 0);
                         ios += 1;
                         spare.borrow_mut().push(b);
-                        if Instant::now() >= deadline {
+                        if stop_now(ios, deadline) {
                             break 'outer;
                         }
                     }
@@ -603,7 +628,7 @@ fn monoio_fs(c: Cell_) -> Run {
                             assert_eq!(r.unwrap(), BLOCK);
                             buf = b;
                             ios.set(ios.get() + 1);
-                            if Instant::now() >= deadline {
+                            if stop_now(ios.get(), deadline) {
                                 break;
                             }
                         }
@@ -800,7 +825,9 @@ fn main() {
             warm(&path);
         }
         let mut cells: Vec<(&'static str, usize)> = o.qds.iter().map(|&q| ("rand4k", q)).collect();
-        cells.push(("seq1m", SEQ_QD));
+        if o.seq {
+            cells.push(("seq1m", SEQ_QD));
+        }
         for (workload, qd) in cells {
             let c = Cell_ {
                 path: path.clone(),
