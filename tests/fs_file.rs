@@ -290,6 +290,12 @@ fn misaligned_o_direct_is_a_clear_error() {
         let (r, b) = f.read_at(AlignedBuf::new(4096, 4096).unwrap(), 4096).await;
         assert_eq!(r.unwrap(), 4096);
         assert!(b.iter().all(|&x| x == 5));
+        // The file's own aligned buffer: rounded up to the offset alignment.
+        let b = f.aligned_buf(100).unwrap();
+        assert_eq!(b.capacity() % align.offset as usize, 0);
+        assert_eq!(b.stable_ptr() as usize % align.mem as usize, 0);
+        let (r, b) = f.read_at(b, 0).await;
+        assert_eq!(r.unwrap(), b.capacity().min(16384));
     });
     std::fs::remove_file(&p).unwrap();
 }

@@ -3,7 +3,7 @@
 use crate::direct::{explain_einval, DioAlign};
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::open_options::OpenOptions;
-use coring_runtime::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
+use coring_runtime::buf::{AlignedBuf, BufResult, FixedBuf, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::io as rio;
 use coring_runtime::op::{
@@ -138,6 +138,28 @@ impl File {
     /// for a file opened with O_DIRECT.
     pub fn dio_align(&self) -> Option<DioAlign> {
         self.inner.dio
+    }
+
+    /// A zeroed buffer fit for O_DIRECT on this file: its address aligned
+    /// to the kernel's `stx_dio_mem_align` (at least 4096, a page) and its
+    /// capacity rounded up to a multiple of `stx_dio_offset_align` (4096
+    /// where the kernel does not report them).
+    ///
+    /// # Errors
+    ///
+    /// `OutOfMemory` when the allocation fails; `InvalidInput` when the
+    /// size overflows.
+    pub fn aligned_buf(&self, capacity: usize) -> io::Result<AlignedBuf> {
+        let (mem, off) = self
+            .inner
+            .dio
+            .map_or((4096, 4096), |a| (a.mem as usize, a.offset as usize));
+        let off = off.max(1);
+        let capacity = capacity
+            .checked_add(off - 1)
+            .map(|c| c / off * off)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "coring: size overflows"))?;
+        AlignedBuf::new(capacity, mem.max(4096))
     }
 
     pub(crate) fn check_direct(&self, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
