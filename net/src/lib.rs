@@ -45,6 +45,8 @@
 
 mod accept_loop;
 mod addr;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod recv_stream;
 mod stream_io;
 mod tcp;

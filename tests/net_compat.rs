@@ -1,0 +1,141 @@
+//! The compat adapters: hyper's HTTP/1.1 server on coring, driven by
+//! hyper's client on tokio in another thread; tokio's io-util helpers on a
+//! coring stream.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/") => *r.body_mut() = Full::new(Bytes::from_static(b"hello from coring")),
+        (&Method::POST, "/echo") => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            *r.body_mut() = Full::new(body.unwrap_or_default());
+        }
+        _ => *r.status_mut() = StatusCode::NOT_FOUND,
+    }
+    Ok(r)
+}
+
+/// A coring HTTP server on its own thread serving `conns` connections.
+fn server(conns: usize) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let rt = coring::Runtime::new().expect("io_uring");
+        rt.block_on(async move {
+            let l = coring::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            tx.send(l.local_addr().expect("addr")).expect("send addr");
+            let mut incoming = l.incoming();
+            let mut tasks = Vec::new();
+            for _ in 0..conns {
+                let s = incoming.accept().await.expect("accept");
+                let io = TokioIo::new(s.compat());
+                tasks.push(coring::spawn(async move {
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service_fn(handle))
+                        .await
+                        .expect("serve_connection");
+                }));
+            }
+            for t in tasks {
+                t.await.expect("connection task");
+            }
+        });
+    });
+    (rx.recv().expect("server address"), t)
+}
+
+async fn request(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> (StatusCode, Bytes) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "coring.test")
+        .body(Full::new(body))
+        .expect("request");
+    let res = sender.send_request(req).await.expect("response");
+    let status = res.status();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    (status, body)
+}
+
+#[test]
+fn hyper_server_on_coring_answers_a_hyper_client() {
+    const CONNS: usize = 4;
+    let (addr, server) = server(CONNS);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let mut clients = Vec::new();
+            for c in 0..CONNS {
+                clients.push(tokio::spawn(async move {
+                    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    let (mut sender, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                            .await
+                            .expect("handshake");
+                    let conn = tokio::spawn(conn);
+                    // Several requests on one keep-alive connection.
+                    let (s, b) = request(&mut sender, Method::GET, "/", Bytes::new()).await;
+                    assert_eq!(s, StatusCode::OK);
+                    assert_eq!(&b[..], b"hello from coring");
+                    let big: Bytes = (0..200_000u32).map(|i| (i % 251) as u8 + c as u8).collect();
+                    let (s, b) = request(&mut sender, Method::POST, "/echo", big.clone()).await;
+                    assert_eq!(s, StatusCode::OK);
+                    assert_eq!(b, big, "echoed body");
+                    let (s, _) = request(&mut sender, Method::GET, "/nope", Bytes::new()).await;
+                    assert_eq!(s, StatusCode::NOT_FOUND);
+                    drop(sender);
+                    conn.await.expect("conn task").expect("client connection");
+                }));
+            }
+            for c in clients {
+                c.await.expect("client");
+            }
+        })
+        .await
+        .expect("timed out");
+    });
+    server.join().expect("server thread");
+}
+
+#[test]
+fn tokio_io_util_over_a_coring_stream() {
+    let rt = coring::Runtime::new().expect("io_uring");
+    rt.block_on(async {
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let (mut a, mut b) = (a.compat(), b.compat());
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let sent = data.clone();
+        let writer = coring::spawn(async move {
+            a.write_all(&sent).await.expect("write_all");
+            a.shutdown().await.expect("shutdown");
+            a
+        });
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.expect("read_to_end");
+        assert!(got == data);
+        drop(writer.await.expect("writer"));
+    });
+}
+
+#[test]
+fn futures_io_traits_are_implemented() {
+    fn assert_futures_io<T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin>() {}
+    assert_futures_io::<coring::net::compat::Compat<coring::net::TcpStream>>();
+}
