@@ -6,8 +6,9 @@
 //! ```
 //!
 //! `ADDR` defaults to 127.0.0.1:7000. `--per-core` starts one thread per
-//! CPU, each with its own runtime and its own SO_REUSEPORT listener on
-//! `ADDR`, pinned to its CPU; the kernel spreads connections among them.
+//! CPU with `coring::cores`, each pinned, with its own runtime and its own
+//! SO_REUSEPORT listener on `ADDR`; the kernel spreads connections among
+//! them. Ctrl-C stops all cores.
 
 use coring::net::{TcpListener, TcpStream};
 use std::io;
@@ -36,24 +37,16 @@ fn main() -> io::Result<()> {
         println!("echo: listening on {addr} (one core)");
         return coring::start(serve(addr, false, buf_size))?;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("echo: listening on {addr} ({cores} cores, SO_REUSEPORT)");
-    let threads: Vec<_> = (0..cores)
-        .map(|cpu| {
-            let addr = addr.clone();
-            std::thread::spawn(move || {
-                if let Err(e) = pin_to(cpu) {
-                    eprintln!("echo: could not pin to CPU {cpu}: {e}");
-                }
-                coring::start(serve(addr, true, buf_size))?
-            })
-        })
-        .collect();
-    for t in threads {
-        match t.join() {
-            Ok(res) => res?,
-            Err(_) => eprintln!("echo: a core's thread panicked"),
-        }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("echo: listening on {addr} ({n} cores, SO_REUSEPORT)");
+    // One pinned thread and ring per core, each with its own listener.
+    let cores = coring::cores(n).pin(true).launch(move |_core| {
+        let addr = addr.clone();
+        async move { serve(addr, true, buf_size).await }
+    })?;
+    cores.shutdown_on_signals()?;
+    for res in cores.join()?.into_iter().flatten() {
+        res?;
     }
     Ok(())
 }
@@ -91,21 +84,6 @@ async fn echo(stream: TcpStream, buf_size: usize) {
         }
         b.clear();
         buf = b;
-    }
-}
-
-fn pin_to(cpu: usize) -> io::Result<()> {
-    // SAFETY: an all-zero cpu_set_t is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit inside `set` (it ignores CPUs out of
-    // range).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: pid 0 is this thread; the kernel reads `set` for the call.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
