@@ -6,6 +6,9 @@
 //!   closures to core 1 and awaits their `RemoteHandle`s (MSG_RING wakes
 //!   both ways);
 //! - `coring-mpsc`: the same two cores, tokio::sync::mpsc between them;
+//! - `spin-spawn`, `spin-mpsc`: the same on two cores built with
+//!   `Builder::spin_before_park(50 us)`: an idle core busy-waits that long
+//!   before it parks, so a message finds it awake (costs CPU while idle);
 //! - `tokio-mt`: tokio's multi-thread runtime with 2 workers (pinned to
 //!   CPUs 0 and 1), tokio::sync::mpsc between two tasks. Tokio decides
 //!   where the tasks run: the `cross` column says how many round trips
@@ -83,9 +86,14 @@ mod coring_side {
     }
 
     impl Cores {
-        pub fn new() -> std::io::Result<Self> {
+        pub fn new(spin: Option<Duration>) -> std::io::Result<Self> {
+            let mut builder = coring::Builder::new();
+            if let Some(spin) = spin {
+                builder = builder.spin_before_park(spin);
+            }
             let handle = coring::cores(2)
                 .cpus([0, 1])
+                .builder(builder)
                 .launch(|core| async move { core.shutdown_requested().await })?;
             let s0 = handle.spawners()[0].clone();
             let s1 = handle.spawners()[1].clone();
@@ -435,14 +443,18 @@ enum Cross {
     CoringMpsc,
     TokioMt,
     TokioCt2,
+    SpinSpawn,
+    SpinMpsc,
 }
 
 impl Cross {
-    const ALL: [Cross; 4] = [
+    const ALL: [Cross; 6] = [
         Cross::CoringSpawn,
         Cross::CoringMpsc,
         Cross::TokioMt,
         Cross::TokioCt2,
+        Cross::SpinSpawn,
+        Cross::SpinMpsc,
     ];
 
     fn name(self) -> &'static str {
@@ -451,12 +463,15 @@ impl Cross {
             Cross::CoringMpsc => "coring-mpsc",
             Cross::TokioMt => "tokio-mt",
             Cross::TokioCt2 => "tokio-ct2",
+            Cross::SpinSpawn => "spin-spawn",
+            Cross::SpinMpsc => "spin-mpsc",
         }
     }
 }
 
 struct CrossContenders {
     coring: coring_side::Cores,
+    spin: coring_side::Cores,
     tokio: tokio_side::Mt,
 }
 
@@ -481,6 +496,8 @@ impl CrossContenders {
                 (lat, Some(cross))
             }
             Cross::TokioCt2 => (tokio_side::ct2_rtt(n), Some(1.0)),
+            Cross::SpinSpawn => (self.spin.spawn_rtt(n), None),
+            Cross::SpinMpsc => (self.spin.mpsc_rtt(n), None),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         lat.sort_unstable();
@@ -501,6 +518,8 @@ impl CrossContenders {
             Cross::CoringMpsc => self.coring.mpsc_oneway(n),
             Cross::TokioMt => self.tokio.oneway(n),
             Cross::TokioCt2 => tokio_side::ct2_oneway(n),
+            Cross::SpinSpawn => self.spin.spawn_oneway(n),
+            Cross::SpinMpsc => self.spin.mpsc_oneway(n),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         (took.as_nanos() as f64 / n as f64, cpu)
@@ -517,7 +536,9 @@ fn median(v: &[f64]) -> Option<f64> {
 
 fn cross_core(n: u64, repeats: usize) {
     let b = CrossContenders {
-        coring: coring_side::Cores::new().expect("coring cores on CPUs 0 and 1"),
+        coring: coring_side::Cores::new(None).expect("coring cores on CPUs 0 and 1"),
+        spin: coring_side::Cores::new(Some(Duration::from_micros(50)))
+            .expect("spinning coring cores on CPUs 0 and 1"),
         tokio: tokio_side::Mt::new().expect("tokio multi-thread runtime"),
     };
     let warm = (n / 10).max(1);
@@ -583,7 +604,16 @@ fn cross_core(n: u64, repeats: usize) {
         "{:<27} {:>10} {:>9} {:>10} {:>9}",
         "", "median", "paired", "p99", "paired"
     );
-    for (a, bb) in [(1, 2), (0, 2), (1, 3), (0, 3)] {
+    for (a, bb) in [
+        (1, 2),
+        (0, 2),
+        (1, 3),
+        (0, 3),
+        (5, 2),
+        (4, 2),
+        (5, 3),
+        (4, 3),
+    ] {
         let meds = |i: usize| field(&rtt[i], |s| s.median);
         let p99s = |i: usize| field(&rtt[i], |s| s.p99);
         let ratio = |x: Vec<f64>, y: Vec<f64>| median(&x).zip(median(&y)).map(|(x, y)| x / y);
@@ -620,7 +650,16 @@ fn cross_core(n: u64, repeats: usize) {
     println!();
     println!("one-way ratios of time per message (<1 = coring faster)");
     println!("{:<27} {:>10} {:>9} {:>10}", "", "median", "paired", "cpu");
-    for (a, bb) in [(1, 2), (0, 2), (1, 3), (0, 3)] {
+    for (a, bb) in [
+        (1, 2),
+        (0, 2),
+        (1, 3),
+        (0, 3),
+        (5, 2),
+        (4, 2),
+        (5, 3),
+        (4, 3),
+    ] {
         let wall = |i: usize| -> Vec<f64> { oneway[i].iter().map(|s| s.0).collect() };
         let cpu = |i: usize| -> Vec<f64> { oneway[i].iter().map(|s| s.1).collect() };
         let ratio = |x: Vec<f64>, y: Vec<f64>| median(&x).zip(median(&y)).map(|(x, y)| x / y);

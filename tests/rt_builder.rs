@@ -104,3 +104,36 @@ fn bad_sizes_are_refused_clearly() {
         assert!(err.to_string().contains(what), "{err}");
     }
 }
+
+#[test]
+fn spinning_ring_runs_ops_and_sees_remote_wakes() {
+    let rt = Builder::new()
+        .spin_before_park(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    exercise(&rt);
+    // A wake from another thread while the ring spins (no eventfd write),
+    // and one after it gave up spinning and parked.
+    for delay in [Duration::from_micros(100), Duration::from_millis(20)] {
+        let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+        let t = std::thread::spawn(move || {
+            let w = rx.recv().unwrap();
+            std::thread::sleep(delay);
+            w.wake();
+        });
+        let mut sent = Some(tx);
+        let mut polls = 0;
+        rt.block_on(std::future::poll_fn(|cx| {
+            polls += 1;
+            match sent.take() {
+                Some(tx) => {
+                    tx.send(cx.waker().clone()).unwrap();
+                    std::task::Poll::Pending
+                }
+                None => std::task::Poll::Ready(()),
+            }
+        }));
+        assert_eq!(polls, 2, "woken exactly once");
+        t.join().unwrap();
+    }
+}

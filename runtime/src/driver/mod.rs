@@ -317,6 +317,11 @@ impl Driver {
         }
     }
 
+    /// Whether CQEs wait in the ring.
+    pub(crate) fn has_cqes(&mut self) -> bool {
+        !self.ring.completion().is_empty()
+    }
+
     /// Whether SQEs were pushed and not yet submitted.
     pub(crate) fn has_unsubmitted(&mut self) -> bool {
         !self.ring.submission().is_empty()

@@ -77,6 +77,12 @@ impl ParkState {
         self.has_remote.store(false, SeqCst);
     }
 
+    /// Whether a `block_on` wake-up is published.
+    #[inline]
+    pub fn has_main(&self) -> bool {
+        self.main_woken.load(SeqCst)
+    }
+
     /// Takes the `block_on` wake-up, if any.
     #[inline]
     pub fn take_main(&self) -> bool {

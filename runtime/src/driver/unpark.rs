@@ -103,6 +103,12 @@ impl Shared {
         }
     }
 
+    /// Whether remote work or a `block_on` wake is published.
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.park.has_remote() || self.park.has_main()
+    }
+
     /// Whether remote tasks wait.
     #[inline]
     pub(crate) fn has_remote(&self) -> bool {
