@@ -818,7 +818,7 @@ fn main() {
     let mut runs_csv =
         String::from("workload,mode,qd,contender,repeat,ios,secs,iops,cpu_us_per_io\n");
     let mut rows: Vec<Row> = Vec::new();
-    let want = |who: &str| o.only.as_deref().map_or(true, |x| x == who);
+    let want = |who: &str| o.only.as_deref().is_none_or(|x| x == who);
     for &mode in &o.modes {
         if mode == Mode::Cached {
             eprintln!("warming the page cache...");

@@ -1,7 +1,7 @@
 //! The thread-local current runtime, and the free functions that use it.
 
 use crate::driver::unpark::Shared;
-use crate::executor::{JoinHandle, Runnable};
+use crate::executor::{JoinHandle, TaskRef};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -79,21 +79,22 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     with_core_rc(|rc| f(rc))
 }
 
-/// Queues a woken task: locally when this thread runs the task's runtime,
-/// through that runtime's remote queue otherwise. Generic, so that reading
-/// the task's runtime is not a virtual call.
+/// Queues a woken task of the runtime `shared`: locally when this thread
+/// runs that runtime, through its remote queue otherwise.
 #[inline]
-pub(crate) fn schedule<R: Runnable + 'static>(task: Arc<R>) {
+pub(crate) fn schedule(task: TaskRef, shared: &Arc<Shared>) {
     let p = CURRENT.with(Cell::get);
     if !p.is_null() {
         // SAFETY: as in `try_with_core_rc`.
         let core: &Core = unsafe { &*p };
-        if Arc::ptr_eq(&core.shared, task.shared()) {
+        if Arc::ptr_eq(&core.shared, shared) {
             core.executor.schedule_local(task);
             return;
         }
     }
-    let shared = task.shared().clone();
+    // A clone: once pushed, the task (and the `shared` borrowed from it)
+    // may be taken and dropped by the runtime's thread.
+    let shared = shared.clone();
     shared.push_remote(task);
 }
 

@@ -18,7 +18,7 @@ use crate::builder::Builder;
 use crate::context;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
-use crate::executor::{Executor, JoinHandle, TaskRef};
+use crate::executor::{wake_local, Executor, JoinHandle, TaskRef};
 use crate::metrics::Metrics;
 use crate::time::Timers;
 use std::cell::{Cell, RefCell};
@@ -53,6 +53,9 @@ pub(crate) struct Core {
     /// Wakers of the tasks whose CQEs a turn reaped.
     wakers: RefCell<Vec<Waker>>,
     remote_scratch: RefCell<(Vec<TaskRef>, Vec<Job>)>,
+    /// The reaper saw this runtime's `block_on` waker (set without the
+    /// atomics of a remote wake).
+    main_woken: Cell<bool>,
     task_budget: u32,
     spin_before_park: Option<Duration>,
     shutting_down: Cell<bool>,
@@ -96,6 +99,7 @@ impl Runtime {
                 scratch: RefCell::new(Reaped::default()),
                 wakers: RefCell::new(Vec::with_capacity(64)),
                 remote_scratch: RefCell::new((Vec::new(), Vec::new())),
+                main_woken: Cell::new(false),
                 task_budget,
                 spin_before_park,
                 shutting_down: Cell::new(false),
@@ -125,7 +129,7 @@ impl Runtime {
         let mut cx = Context::from_waker(&waker);
         let mut woken = true;
         loop {
-            if woken || core.shared.take_main_woken() {
+            if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
                 core.executor.polled.set(core.executor.polled.get() + 1);
                 if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     // SQEs pushed meanwhile (a MSG_RING waking another
@@ -202,11 +206,21 @@ impl Core {
             if let Err(e) = res {
                 fatal(e);
             }
-            driver.reap_into(&mut wakers);
+            // This runtime's tasks go straight onto the run queue; other
+            // wakers wait until the driver's borrow ends, since a foreign
+            // waker may do anything.
+            let mut queue = self.executor.queue_mut();
+            driver.reap_with(|w| {
+                if let Some(w) = wake_local(w, &self.shared, &mut queue) {
+                    if is_main_waker(&w, &self.shared) {
+                        self.main_woken.set(true);
+                    } else {
+                        wakers.push(w);
+                    }
+                }
+            });
             !driver.reaped.is_empty()
         };
-        // The one place that wakes a task for a CQE: after the driver's
-        // borrow ends, since a waker may do anything.
         while let Some(w) = wakers.pop() {
             w.wake();
         }
@@ -411,6 +425,13 @@ pub fn start<F: Future>(future: F) -> io::Result<F::Output> {
 // The block_on waker: a counted pointer to the runtime's `Shared`.
 static MAIN_WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(main_clone, main_wake, main_wake_by_ref, main_drop);
+
+/// Whether `w` is the `block_on` waker of the runtime `shared`.
+#[inline]
+fn is_main_waker(w: &Waker, shared: &Arc<Shared>) -> bool {
+    std::ptr::eq(w.vtable(), &MAIN_WAKER_VTABLE)
+        && std::ptr::eq(w.data(), Arc::as_ptr(shared).cast())
+}
 
 fn main_raw_waker(shared: &Arc<Shared>) -> RawWaker {
     RawWaker::new(

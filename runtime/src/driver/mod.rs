@@ -418,11 +418,12 @@ impl Driver {
     }
 
     /// Reaps every CQE in the ring: results into the table, the wakers of
-    /// tasks to wake into `wakers`, abandoned ops' resources into
-    /// `self.reaped.orphans`; the caller acts on both once the driver is no
-    /// longer borrowed.
+    /// tasks to wake to `wake`, abandoned ops' resources into
+    /// `self.reaped.orphans`. `wake` must run no foreign code (it queues
+    /// this runtime's tasks, and keeps other wakers for later); orphans
+    /// are finished once the driver is no longer borrowed.
     #[inline]
-    pub(crate) fn reap_into(&mut self, wakers: &mut Vec<Waker>) {
+    pub(crate) fn reap_with(&mut self, mut wake: impl FnMut(Waker)) {
         let mut cq = self.ring.completion();
         let mut n = 0u64;
         for cqe in &mut cq {
@@ -440,7 +441,7 @@ impl Driver {
             };
             match state.transition_to_completed(c) {
                 OnCqe::Stored => {}
-                OnCqe::Wake(w) => wakers.push(w),
+                OnCqe::Wake(w) => wake(w),
                 OnCqe::Orphaned(o) => {
                     drop(self.ops.remove(user_data));
                     self.reaped.orphans.push((o, c));
@@ -454,7 +455,7 @@ impl Driver {
     /// list: a full SQ, shutdown).
     pub(crate) fn reap(&mut self) {
         let mut wakers = std::mem::take(&mut self.reaped.wakers);
-        self.reap_into(&mut wakers);
+        self.reap_with(|w| wakers.push(w));
         self.reaped.wakers = wakers;
     }
 

@@ -48,7 +48,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (output ready, panicked or aborted).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 }
 

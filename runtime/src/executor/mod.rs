@@ -7,17 +7,19 @@
 
 mod join;
 pub(crate) mod oneshot;
+mod queue;
 mod task;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
+pub(crate) use task::wake_local;
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;
 use crate::runtime::Core;
+pub(crate) use queue::RunQueue;
 use slab::Slab;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -30,13 +32,11 @@ pub(crate) trait Runnable: Send + Sync {
     fn run(self: Arc<Self>, core: &Core);
     /// Drops the future without polling it (owner thread, at shutdown).
     fn shutdown(&self);
-    /// The runtime the task belongs to.
-    fn shared(&self) -> &Arc<Shared>;
 }
 
 /// The run queue and the registry of live tasks of one runtime.
 pub(crate) struct Executor {
-    queue: RefCell<VecDeque<TaskRef>>,
+    queue: RefCell<RunQueue>,
     /// Every task not yet finished, so shutdown can drop their futures on
     /// this thread.
     tasks: RefCell<Slab<TaskRef>>,
@@ -47,7 +47,7 @@ pub(crate) struct Executor {
 impl Executor {
     pub(crate) fn new() -> Self {
         Executor {
-            queue: RefCell::new(VecDeque::with_capacity(256)),
+            queue: RefCell::new(RunQueue::with_capacity(256)),
             tasks: RefCell::new(Slab::with_capacity(256)),
             spawned: Cell::new(0),
             polled: Cell::new(0),
@@ -65,6 +65,12 @@ impl Executor {
         self.queue.borrow_mut().push_back(task.clone());
         self.spawned.set(self.spawned.get() + 1);
         JoinHandle::new(task)
+    }
+
+    /// The run queue, for the reaper's direct wakes ([`wake_local`]).
+    #[inline]
+    pub(crate) fn queue_mut(&self) -> std::cell::RefMut<'_, RunQueue> {
+        self.queue.borrow_mut()
     }
 
     /// Pushes a woken task onto the local run queue.
@@ -91,7 +97,10 @@ impl Executor {
     }
 
     pub(crate) fn extend_queue(&self, tasks: &mut Vec<TaskRef>) {
-        self.queue.borrow_mut().extend(tasks.drain(..));
+        let mut q = self.queue.borrow_mut();
+        for t in tasks.drain(..) {
+            q.push_back(t);
+        }
     }
 
     /// Forgets a finished task.
@@ -112,7 +121,7 @@ impl Executor {
                 t.shutdown();
             }
         }
-        let queued: Vec<TaskRef> = self.queue.borrow_mut().drain(..).collect();
+        let queued: Vec<TaskRef> = self.queue.borrow_mut().drain();
         drop(queued);
     }
 }

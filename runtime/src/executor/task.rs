@@ -17,8 +17,12 @@
 //!    the task finishes, when its JoinHandle takes or drops the output,
 //!    or at shutdown. A waker that outlives all that (and is dropped on
 //!    another thread) frees only an empty `Stage::Consumed`.
+//! 5. Every task's waker has the same vtable and points at the task's
+//!    non-generic [`Header`]. The reaper queues wakers of its own
+//!    runtime's tasks directly ([`wake_local`]); only foreign wakers are
+//!    woken through their vtable, after the driver's borrow ends.
 
-use super::{JoinError, Runnable};
+use super::{JoinError, Runnable, TaskRef};
 use crate::context;
 use crate::driver::unpark::Shared;
 use crate::runtime::Core;
@@ -45,17 +49,48 @@ pub(crate) enum Stage<F: Future> {
     Consumed,
 }
 
-pub(crate) struct Task<F: Future> {
+/// The part of a task that does not depend on its future, first in every
+/// task so that a pointer to a `Task<F>` is a pointer to its `Header`.
+/// Wakers point at it and share one vtable ([`WAKER_VTABLE`]), so the
+/// reaper can tell this runtime's tasks from foreign wakers and queue them
+/// without a virtual call (rule 5).
+pub(crate) struct Header {
     state: AtomicU8,
     shared: Arc<Shared>,
+    vtable: &'static RefVtable,
+}
+
+/// The reference counting of one `Task<F>`, behind a `*const Header`.
+struct RefVtable {
+    /// Takes one more count.
+    clone: unsafe fn(*const Header),
+    /// Gives one count up.
+    drop_ref: unsafe fn(*const Header),
+    /// Turns one count into a queueable `TaskRef`.
+    into_task: unsafe fn(*const Header) -> TaskRef,
+}
+
+impl Header {
+    /// Rule 1: sets NOTIFIED; whether the task must now be queued (it was
+    /// neither queued nor finished).
+    #[inline]
+    fn notify(&self) -> bool {
+        self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) == 0
+    }
+}
+
+#[repr(C)]
+pub(crate) struct Task<F: Future> {
+    /// First field of a `repr(C)` struct: at offset 0.
+    header: Header,
     flags: Cell<u8>,
     key: Cell<usize>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: Cell<Option<Waker>>,
 }
 
-// SAFETY: rule 2 above: only `state` (atomic) and `shared` (Send + Sync)
-// are touched off the runtime's thread; rule 4: the future and output are
+// SAFETY: rule 2 above: only the header (`state` is atomic, `shared` is
+// Send + Sync, `vtable` is immutable) is touched off the runtime's thread; rule 4: the future and output are
 // dropped on it, so dropping the last Arc elsewhere drops no `F` value.
 unsafe impl<F: Future> Send for Task<F> {}
 // SAFETY: as for Send.
@@ -64,8 +99,11 @@ unsafe impl<F: Future> Sync for Task<F> {}
 impl<F: Future + 'static> Task<F> {
     pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
         Arc::new(Task {
-            state: AtomicU8::new(NOTIFIED),
-            shared,
+            header: Header {
+                state: AtomicU8::new(NOTIFIED),
+                shared,
+                vtable: &Self::REF_VTABLE,
+            },
             flags: Cell::new(JOIN_INTEREST),
             key: Cell::new(usize::MAX),
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -87,28 +125,11 @@ impl<F: Future + 'static> Task<F> {
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.state.load(std::sync::atomic::Ordering::Acquire) & COMPLETE != 0
+        self.header.state.load(std::sync::atomic::Ordering::Acquire) & COMPLETE != 0
     }
 
     pub(crate) fn is_running(&self) -> bool {
         self.has_flag(RUNNING)
-    }
-
-    /// Rule 1: queue the task unless it is queued or finished.
-    #[inline]
-    fn wake_arc(self: Arc<Self>) {
-        if self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) != 0 {
-            return;
-        }
-        context::schedule(self);
-    }
-
-    #[inline]
-    fn wake_ref(self: &Arc<Self>) {
-        if self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) != 0 {
-            return;
-        }
-        context::schedule(self.clone());
     }
 
     /// Stores the outcome, wakes the joiner, leaves the registry.
@@ -128,7 +149,7 @@ impl<F: Future + 'static> Task<F> {
         } else {
             drop(out);
         }
-        self.state.fetch_or(COMPLETE, AcqRel);
+        self.header.state.fetch_or(COMPLETE, AcqRel);
         match core {
             Some(core) => core.executor.remove(self.key.get()),
             // An abort from outside `run`: leave the registry of our own
@@ -137,7 +158,7 @@ impl<F: Future + 'static> Task<F> {
             // that runtime's shutdown.
             None => {
                 context::try_with_core(|core| {
-                    if Arc::ptr_eq(&core.shared, &self.shared) {
+                    if Arc::ptr_eq(&core.shared, &self.header.shared) {
                         core.executor.remove(self.key.get());
                     }
                 });
@@ -192,36 +213,26 @@ impl<F: Future + 'static> Task<F> {
         }
     }
 
-    // The waker: a RawWaker over `Arc<Task<F>>`.
-    const VTABLE: RawWakerVTable = RawWakerVTable::new(
-        Self::clone_raw,
-        Self::wake_raw,
-        Self::wake_by_ref_raw,
-        Self::drop_raw,
-    );
+    const REF_VTABLE: RefVtable = RefVtable {
+        clone: Self::clone_ref,
+        drop_ref: Self::drop_ref,
+        into_task: Self::into_task,
+    };
 
-    unsafe fn clone_raw(p: *const ()) -> RawWaker {
-        // SAFETY: `p` came from Arc::into_raw / Arc::as_ptr of a live
-        // Arc<Task<F>> (the waker holds a count).
-        unsafe { Arc::increment_strong_count(p as *const Self) };
-        RawWaker::new(p, &Self::VTABLE)
+    unsafe fn clone_ref(p: *const Header) {
+        // SAFETY: `p` points at the header of a live `Arc<Task<F>>` (the
+        // caller holds a count), at offset 0 of the task (`repr(C)`).
+        unsafe { Arc::increment_strong_count(p.cast::<Self>()) };
     }
 
-    unsafe fn wake_raw(p: *const ()) {
-        // SAFETY: the waker owns one count, which this consumes.
-        let task = unsafe { Arc::from_raw(p as *const Self) };
-        task.wake_arc();
+    unsafe fn drop_ref(p: *const Header) {
+        // SAFETY: as in `clone_ref`; the caller gives its count up.
+        unsafe { Arc::decrement_strong_count(p.cast::<Self>()) };
     }
 
-    unsafe fn wake_by_ref_raw(p: *const ()) {
-        // SAFETY: the waker owns one count; ManuallyDrop leaves it there.
-        let task = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Self) });
-        task.wake_ref();
-    }
-
-    unsafe fn drop_raw(p: *const ()) {
-        // SAFETY: the waker owns one count, which this gives up.
-        unsafe { Arc::decrement_strong_count(p as *const Self) };
+    unsafe fn into_task(p: *const Header) -> TaskRef {
+        // SAFETY: as in `clone_ref`; the caller's count moves into the Arc.
+        unsafe { Arc::from_raw(p.cast::<Self>()) }
     }
 }
 
@@ -229,7 +240,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
     fn run(self: Arc<Self>, core: &Core) {
         // Clear NOTIFIED before polling, so a wake during the poll queues
         // the task again (rule 1).
-        let prev = self.state.fetch_and(!NOTIFIED, AcqRel);
+        let prev = self.header.state.fetch_and(!NOTIFIED, AcqRel);
         if prev & COMPLETE != 0 {
             return;
         }
@@ -239,7 +250,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
         let waker = ManuallyDrop::new(unsafe {
             Waker::from_raw(RawWaker::new(
                 Arc::as_ptr(&self) as *const (),
-                &Self::VTABLE,
+                &WAKER_VTABLE,
             ))
         });
         let mut cx = Context::from_waker(&waker);
@@ -278,12 +289,8 @@ impl<F: Future + 'static> Runnable for Task<F> {
         if self.has_flag(JOIN_INTEREST) {
             *stage = Stage::Finished(Err(JoinError::cancelled()));
         }
-        self.state.fetch_or(COMPLETE, AcqRel);
+        self.header.state.fetch_or(COMPLETE, AcqRel);
         drop(self.join_waker.take());
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        &self.shared
     }
 }
 
@@ -300,4 +307,94 @@ impl<F: Future + 'static> super::join::Join<F::Output> for Task<F> {
     fn is_finished(&self) -> bool {
         self.is_complete()
     }
+}
+
+/// The one vtable of every task's waker; its data is a `*const Header`
+/// that owns one count of the task. A `static`, so its address is unique
+/// and [`wake_local`] can recognise it.
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(p: *const ()) -> RawWaker {
+    let h = p.cast::<Header>();
+    // SAFETY: the waker owns a count, so the header is live.
+    unsafe { ((*h).vtable.clone)(h) };
+    RawWaker::new(p, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(p: *const ()) {
+    let h = p.cast::<Header>();
+    // SAFETY: the waker owns a count, which this consumes: it moves into
+    // the queue, or is given up when the task needs no queueing.
+    unsafe {
+        if (*h).notify() {
+            schedule(h);
+        } else {
+            ((*h).vtable.drop_ref)(h);
+        }
+    }
+}
+
+unsafe fn waker_wake_by_ref(p: *const ()) {
+    let h = p.cast::<Header>();
+    // SAFETY: the waker owns a count and keeps it; the queue gets its own.
+    unsafe {
+        if (*h).notify() {
+            ((*h).vtable.clone)(h);
+            schedule(h);
+        }
+    }
+}
+
+unsafe fn waker_drop(p: *const ()) {
+    let h = p.cast::<Header>();
+    // SAFETY: the waker owns a count, which this gives up.
+    unsafe { ((*h).vtable.drop_ref)(h) };
+}
+
+/// Queues the task behind `h`, moving one count into the queue.
+///
+/// # Safety
+///
+/// `h` is a live task header and the caller owns one count, given here.
+unsafe fn schedule(h: *const Header) {
+    // SAFETY: the caller owns a count; it moves into `task`, which keeps
+    // the header alive while `shared` is borrowed from it.
+    let task = unsafe { ((*h).vtable.into_task)(h) };
+    // SAFETY: `task` holds the allocation `h` points into.
+    let shared = unsafe { &(*h).shared };
+    context::schedule(task, shared);
+}
+
+/// The reaper's wake (rule 5): a waker of a task of the runtime `shared`
+/// is queued onto `queue` directly, with no foreign code run and no
+/// virtual call; any other waker is given back, to be woken once the
+/// driver is no longer borrowed.
+#[inline]
+pub(crate) fn wake_local(
+    w: Waker,
+    shared: &Arc<Shared>,
+    queue: &mut super::RunQueue,
+) -> Option<Waker> {
+    if !std::ptr::eq(w.vtable(), &WAKER_VTABLE) {
+        return Some(w);
+    }
+    let h = w.data().cast::<Header>();
+    // SAFETY: a waker with our vtable owns a count of the task at `h`.
+    let header = unsafe { &*h };
+    if !Arc::ptr_eq(&header.shared, shared) {
+        return Some(w);
+    }
+    // The waker's count moves into the queue or is given up below.
+    std::mem::forget(w);
+    if header.notify() {
+        // SAFETY: the waker's count, which `forget` kept, moves here.
+        queue.push_back(unsafe { (header.vtable.into_task)(h) });
+    } else {
+        // SAFETY: as above; the task is queued or finished already. This
+        // may free the task, which then holds no future nor output (rule
+        // 4), so no user code runs.
+        unsafe { (header.vtable.drop_ref)(h) };
+    }
+    None
 }

@@ -10,8 +10,10 @@
 //!    and removes the entry on its next poll) and hands back the waiting
 //!    task's waker; it frees an `Abandoned` op's resources.
 //! 4. Transitions return a `#[must_use]` outcome that says what the caller
-//!    must do next; the waker is woken by the runtime, in one place,
-//!    after the driver is no longer borrowed.
+//!    must do next; the waker is woken by the turn, in one place: a waker
+//!    of this runtime's own tasks (or of its `block_on`) is queued at
+//!    once, running no foreign code; any other waker is woken after the
+//!    driver is no longer borrowed, since it may do anything.
 //! 5. A multishot op is `Streaming` from its push on: its CQEs queue up
 //!    until the stream takes them, and the CQE without IORING_CQE_F_MORE
 //!    is its final one. Abandoned, each further CQE goes to the orphan

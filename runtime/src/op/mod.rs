@@ -229,6 +229,7 @@ impl<T: OpCode> Op<T> {
     /// # Panics
     ///
     /// Panics outside a coring runtime.
+    #[inline]
     pub fn submit(mut op: T) -> Op<T> {
         context::with_core_rc(|core| {
             let user_data = core.driver.borrow_mut().submit(&mut op);
@@ -266,6 +267,7 @@ impl<T: OpCode> Unpin for Op<T> {}
 impl<T: OpCode> Future for Op<T> {
     type Output = T::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
         let poll = this
@@ -284,6 +286,7 @@ impl<T: OpCode> Future for Op<T> {
 }
 
 impl<T: OpCode> Drop for Op<T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(data) = self.data.take() {
             abandon(&self.core, self.user_data, Box::new(data));
