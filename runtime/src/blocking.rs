@@ -4,7 +4,10 @@
 //! Each runtime has its own pool, started lazily: a job goes to an idle
 //! thread if there is one, else to a new thread while fewer than
 //! `max_blocking_threads` run, else it waits in the queue. A thread that
-//! found no job for `blocking_keep_alive` exits. The result comes back
+//! found no job for `blocking_keep_alive` exits. A thread that just ran a
+//! job first spins for up to [`SPIN`] watching for the next one before it
+//! sleeps: a task calling `spawn_blocking` in a loop then finds a thread
+//! awake instead of paying a futex wake-up per call. The result comes back
 //! through a `Send` waker, which unparks the ring when it is asleep.
 //!
 //! At runtime shutdown queued jobs that have not started are dropped (their
@@ -17,12 +20,18 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How long a thread that just ran a job watches for the next one before
+/// it sleeps on the condvar (a few futex wake-ups' worth; it costs CPU
+/// only right after a job).
+const SPIN: Duration = Duration::from_micros(25);
 
 /// A runtime's blocking pool.
 pub(crate) struct BlockingPool {
@@ -31,6 +40,8 @@ pub(crate) struct BlockingPool {
 
 struct PoolInner {
     state: Mutex<PoolState>,
+    /// Jobs in `state.jobs`, readable without the lock by spinners.
+    queued: AtomicUsize,
     job_ready: Condvar,
     max_threads: usize,
     keep_alive: Duration,
@@ -41,6 +52,13 @@ struct PoolState {
     jobs: VecDeque<Job>,
     /// Threads waiting for work that no job has claimed yet.
     idle: usize,
+    /// Threads spinning after a job (see [`SPIN`]) and not yet claimed:
+    /// a new job claims one and is left in the queue for it, with no
+    /// wake-up and no new thread.
+    spinning: usize,
+    /// Claims on spinners not yet taken: a spinner that stops takes one
+    /// if there is one, else leaves `spinning` (like `wakeups`/`idle`).
+    spin_claims: usize,
     /// Wake-ups sent to idle threads and not yet taken: each claims one
     /// idle thread for one queued job, so a second job that arrives before
     /// the first thread woke starts another thread instead of queueing
@@ -66,6 +84,7 @@ impl BlockingPool {
         BlockingPool {
             inner: Arc::new(PoolInner {
                 state: Mutex::new(PoolState::default()),
+                queued: AtomicUsize::new(0),
                 job_ready: Condvar::new(),
                 max_threads: max_threads.max(1),
                 keep_alive,
@@ -89,7 +108,13 @@ impl BlockingPool {
             return BlockingHandle { rx };
         }
         st.jobs.push_back(job);
-        if st.idle > 0 {
+        self.inner.queued.store(st.jobs.len(), Ordering::Release);
+        if st.spinning > 0 {
+            // A spinner takes it: it sees `queued`, and re-checks the queue
+            // under the lock before it could sleep.
+            st.spinning -= 1;
+            st.spin_claims += 1;
+        } else if st.idle > 0 {
             st.idle -= 1;
             st.wakeups += 1;
             self.inner.job_ready.notify_one();
@@ -109,6 +134,7 @@ impl BlockingPool {
             }
             if st.threads == 0 {
                 let job = st.jobs.pop_back();
+                self.inner.queued.store(st.jobs.len(), Ordering::Relaxed);
                 drop(st);
                 drop(job);
             }
@@ -121,6 +147,7 @@ impl BlockingPool {
         let (jobs, handles) = {
             let mut st = lock(&self.inner.state);
             st.shutdown = true;
+            self.inner.queued.store(0, Ordering::Relaxed);
             (
                 std::mem::take(&mut st.jobs),
                 std::mem::take(&mut st.handles),
@@ -135,13 +162,41 @@ impl BlockingPool {
 }
 
 impl PoolInner {
+    /// Watches the queue for up to [`SPIN`] without the lock.
+    fn spin(&self) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.queued.load(Ordering::Acquire) > 0 {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN {
+                return;
+            }
+        }
+    }
+
     fn worker(self: Arc<Self>, id: usize) {
         let mut st = lock(&self.state);
         loop {
             if let Some(job) = st.jobs.pop_front() {
+                self.queued.store(st.jobs.len(), Ordering::Relaxed);
                 drop(st);
                 job();
                 st = lock(&self.state);
+                if st.jobs.is_empty() && !st.shutdown {
+                    st.spinning += 1;
+                    drop(st);
+                    self.spin();
+                    st = lock(&self.state);
+                    if st.spin_claims > 0 {
+                        st.spin_claims -= 1;
+                    } else {
+                        st.spinning -= 1;
+                    }
+                }
                 continue;
             }
             if st.shutdown {
