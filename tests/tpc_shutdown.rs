@@ -90,6 +90,16 @@ async fn start_readers(readers: &Arc<Readers>) {
 /// `n` cores each with `PIPES_PER_CORE` reads pending; the root futures
 /// either wait for the shutdown (`finish`) or never end.
 fn shutdown_with_reads_pending(launch: coring::Cores, n: usize, finish: bool) {
+    shutdown_with_reads_pending_by(launch, n, finish, false)
+}
+
+/// As above; with `drop_handle` the handle is dropped instead of joined.
+fn shutdown_with_reads_pending_by(
+    launch: coring::Cores,
+    n: usize,
+    finish: bool,
+    drop_handle: bool,
+) {
     let base = Baseline::take();
     let readers = Arc::new(Readers::default());
     let (ready_tx, ready_rx) = mpsc::channel::<usize>();
@@ -123,15 +133,36 @@ fn shutdown_with_reads_pending(launch: coring::Cores, n: usize, finish: bool) {
     );
     assert_eq!(threads_named("coring-core-"), n);
     let t = Instant::now();
-    handle.shutdown();
-    let outs = handle.join().expect("join");
-    let took = t.elapsed();
-    let expected: Vec<Option<usize>> = if finish {
-        (0..n).map(Some).collect()
+    if drop_handle {
+        // Dropping shuts down and waits: the roots never finish, so each
+        // core sits out its 100 ms grace period, and every runtime has
+        // dropped its tasks by the time `drop` returns.
+        drop(handle);
+        assert_eq!(
+            readers.dropped.load(SeqCst),
+            PIPES_PER_CORE * n,
+            "the drop waited for every core's runtime to go"
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(100),
+            "the drop waited out the grace period"
+        );
+        assert!(
+            eventually(Duration::from_secs(2), || threads_named("coring-core-")
+                == 0),
+            "no core outlives its handle"
+        );
     } else {
-        vec![None; n]
-    };
-    assert_eq!(outs, expected);
+        handle.shutdown();
+        let outs = handle.join().expect("join");
+        let expected: Vec<Option<usize>> = if finish {
+            (0..n).map(Some).collect()
+        } else {
+            vec![None; n]
+        };
+        assert_eq!(outs, expected);
+    }
+    let took = t.elapsed();
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
     assert_eq!(readers.completed.load(SeqCst), 0, "no read completed");
     assert_eq!(
@@ -163,6 +194,14 @@ fn shutdown_with_reads_pending_and_roots_that_never_finish() {
     let _serial = serial();
     within("reads-forever", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(2).pin(false), 2, false)
+    });
+}
+
+#[test]
+fn dropping_the_handle_shuts_the_cores_down() {
+    let _serial = serial();
+    within("drop-handle", Duration::from_secs(30), || {
+        shutdown_with_reads_pending_by(cores(2).pin(false), 2, false, true)
     });
 }
 

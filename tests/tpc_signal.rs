@@ -4,6 +4,8 @@
 
 mod tpc_common;
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 use tpc_common::within;
@@ -50,4 +52,46 @@ fn sigterm_then_sigint_shut_the_cores_down() {
         // A second launch registers again; the handlers stay installed.
         cores_stop_on(libc::SIGINT);
     });
+}
+
+const CHILD_ENV: &str = "CORING_SIGNAL_CHILD";
+
+/// After the handlers stopped every launch, a further SIGINT has nobody to
+/// stop: it must end the process (not be swallowed). Run in a child
+/// process, since it ends the process.
+#[test]
+fn a_signal_with_nothing_left_to_stop_ends_the_process() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        cores_stop_on(libc::SIGTERM);
+        println!("first signal stopped the cores");
+        // SAFETY: as in `cores_stop_on`; here the default action should
+        // come back and end this (child) process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        std::thread::sleep(Duration::from_secs(10));
+        println!("still alive after the second signal");
+        std::process::exit(3);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = Command::new(exe)
+        .args([
+            "--exact",
+            "a_signal_with_nothing_left_to_stop_ends_the_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("first signal stopped the cores"),
+        "the child's first launch did not stop on SIGTERM:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGINT),
+        "the second signal did not end the child ({:?}):\n{stdout}\n{stderr}",
+        out.status
+    );
 }

@@ -284,7 +284,7 @@ impl ShutdownState {
         self.wake_all();
     }
 
-    fn is_requested(&self) -> bool {
+    pub(crate) fn is_requested(&self) -> bool {
         self.requested.load(SeqCst)
     }
 
@@ -668,11 +668,15 @@ impl<T: Send + 'static> CoresHandle<T> {
         self.shutdown.request();
     }
 
-    /// Shuts the cores down on SIGINT or SIGTERM (Ctrl-C).
+    /// Shuts the cores down on SIGINT or SIGTERM (Ctrl-C). A signal that
+    /// finds nothing left to stop gracefully (a second Ctrl-C while the
+    /// cores shut down, or one after they are gone) ends the process, as
+    /// it would without the handlers.
     ///
     /// # Errors
     ///
-    /// When the signal handlers cannot be installed.
+    /// When the signal handlers cannot be installed (every call says so,
+    /// not only the first).
     pub fn shutdown_on_signals(&self) -> io::Result<()> {
         crate::signal::on_terminate(Arc::downgrade(&self.shutdown))
     }
@@ -697,10 +701,11 @@ impl<T: Send + 'static> CoresHandle<T> {
     /// # Errors
     ///
     /// When a core panicked (the error says which, with the message).
-    pub fn join(self) -> io::Result<Vec<Option<T>>> {
-        let mut outs = Vec::with_capacity(self.threads.len());
+    pub fn join(mut self) -> io::Result<Vec<Option<T>>> {
+        let threads = std::mem::take(&mut self.threads);
+        let mut outs = Vec::with_capacity(threads.len());
         let mut failure = None;
-        for (i, t) in self.threads.into_iter().enumerate() {
+        for (i, t) in threads.into_iter().enumerate() {
             match t.join() {
                 Ok(CoreExit::Done(v)) => outs.push(Some(v)),
                 Ok(CoreExit::ShutDown | CoreExit::NotStarted) => outs.push(None),
@@ -719,6 +724,27 @@ impl<T: Send + 'static> CoresHandle<T> {
         match failure {
             Some(e) => Err(e),
             None => Ok(outs),
+        }
+    }
+}
+
+/// Dropping the handle without [`join`](CoresHandle::join) shuts the cores
+/// down (grace period included) and waits for their threads, as dropping
+/// a [`Runtime`] does: no core outlives its handle unnoticed. (Dropped on
+/// one of its own cores, it only asks: a thread cannot wait for itself.)
+impl<T> Drop for CoresHandle<T> {
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.shutdown.request();
+        let me = std::thread::current().id();
+        for t in self.threads.drain(..) {
+            if t.thread().id() != me {
+                // A core's panic was its output; with nobody to give it
+                // to, it is dropped here.
+                let _ = t.join();
+            }
         }
     }
 }

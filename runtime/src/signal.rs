@@ -2,17 +2,27 @@
 //!
 //! The handler only writes to an eventfd (async-signal-safe); a watcher
 //! thread reads it and asks every registered launch to shut down.
+//!
+//! A signal that finds no launch left to stop gracefully (they were all
+//! stopped already, or a first Ctrl-C is still being served) gets the
+//! default action back and is raised again, so the process ends as it
+//! would without coring: a second Ctrl-C always works.
 
 use crate::cores::ShutdownState;
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
-use std::sync::{Mutex, Once, Weak};
+use std::sync::{Mutex, OnceLock, Weak};
 
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
-static INSTALL: Once = Once::new();
+/// The last signal caught, for the watcher to re-raise.
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The outcome of installing the handlers (once per process), kept so a
+/// failure is reported to every caller, not only the first.
+static INSTALL: OnceLock<Result<(), (io::ErrorKind, String)>> = OnceLock::new();
 static TARGETS: Mutex<Vec<Weak<ShutdownState>>> = Mutex::new(Vec::new());
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
+    LAST_SIGNAL.store(sig, SeqCst);
     let fd = SIGNAL_FD.load(SeqCst);
     if fd >= 0 {
         let one: u64 = 1;
@@ -29,9 +39,13 @@ pub(crate) fn on_terminate(target: Weak<ShutdownState>) -> io::Result<()> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(target);
-    let mut result = Ok(());
-    INSTALL.call_once(|| result = install());
-    result
+    match INSTALL.get_or_init(|| install().map_err(|e| (e.kind(), e.to_string()))) {
+        Ok(()) => Ok(()),
+        Err((kind, msg)) => Err(io::Error::new(
+            *kind,
+            format!("coring: cannot install the SIGINT/SIGTERM handlers: {msg}"),
+        )),
+    }
 }
 
 fn install() -> io::Result<()> {
@@ -72,8 +86,29 @@ fn watch(fd: libc::c_int) {
             return;
         }
         let targets = std::mem::take(&mut *TARGETS.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut stopped = 0;
         for t in targets.iter().filter_map(Weak::upgrade) {
-            t.request();
+            if !t.is_requested() {
+                t.request();
+                stopped += 1;
+            }
         }
+        if stopped == 0 {
+            default_action(LAST_SIGNAL.load(SeqCst));
+        }
+    }
+}
+
+/// Nobody is left to stop gracefully: give `sig` its default action back
+/// and raise it again, which ends the process.
+fn default_action(sig: libc::c_int) {
+    if sig <= 0 {
+        return;
+    }
+    // SAFETY: signal(2) and raise(3) take no pointers; SIG_DFL for SIGINT
+    // or SIGTERM terminates the process, as if coring had not been there.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
     }
 }
