@@ -239,8 +239,12 @@ impl<F: Future + 'static> Task<F> {
 impl<F: Future + 'static> Runnable for Task<F> {
     fn run(self: Arc<Self>, core: &Core) {
         // Clear NOTIFIED before polling, so a wake during the poll queues
-        // the task again (rule 1).
-        let prev = self.header.state.fetch_and(!NOTIFIED, AcqRel);
+        // the task again (rule 1). A queued task always has NOTIFIED set
+        // (every push follows a successful `notify`, or the spawn's initial
+        // state), so subtracting it clears exactly that bit, in one
+        // `lock xadd` instead of a compare-exchange loop.
+        let prev = self.header.state.fetch_sub(NOTIFIED, AcqRel);
+        debug_assert!(prev & NOTIFIED != 0, "a queued task without NOTIFIED");
         if prev & COMPLETE != 0 {
             return;
         }
