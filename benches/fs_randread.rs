@@ -660,6 +660,14 @@ fn fio(c: Cell_) -> Option<Run> {
             "--terse-version=3",
             "--cpus_allowed=0",
             "--time_based",
+            // fio drops the file's page cache before a job by default,
+            // which would turn the cached cells (and every contender
+            // after fio) into disk reads.
+            "--invalidate=0",
+            // Like the other contenders: uniform random offsets, no map
+            // of blocks already read.
+            "--norandommap",
+            "--randrepeat=0",
         ])
         .arg(format!("--filename={}", c.path.display()))
         .arg(format!("--iodepth={}", c.qd))

@@ -43,6 +43,7 @@ pub(super) fn split(fd: SharedFd) -> (OwnedReadHalf, OwnedWriteHalf) {
 
 impl OwnedReadHalf {
     /// Receives into `buf`; see [`TcpStream::read`].
+    #[inline]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
@@ -79,6 +80,7 @@ impl OwnedReadHalf {
 
 impl OwnedWriteHalf {
     /// Sends `buf`; see [`TcpStream::write`].
+    #[inline]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }

@@ -84,12 +84,14 @@ impl TcpStream {
     /// Receives into `buf` (IORING_OP_RECV), up to `buf.bytes_total()`
     /// bytes. Output: `(io::Result<usize>, buf)`; `Ok(0)` means the peer
     /// closed its side (or `buf` has no room).
+    #[inline]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
 
     /// Sends `buf`'s initialized bytes (IORING_OP_SEND); the count sent
     /// may be short. Output: `(io::Result<usize>, buf)`.
+    #[inline]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
@@ -125,12 +127,14 @@ impl TcpStream {
     }
 
     /// Vectored receive (IORING_OP_READV): fills the buffers in order.
+    #[inline]
     pub fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<Readv<B>> {
         Op::submit(Readv::new(&self.fd, bufs, NO_OFFSET))
     }
 
     /// Vectored send (IORING_OP_WRITEV) of each buffer's initialized
     /// bytes, in order; the count may be short.
+    #[inline]
     pub fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> Op<Writev<B>> {
         Op::submit(Writev::new(&self.fd, bufs, NO_OFFSET))
     }

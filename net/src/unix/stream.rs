@@ -86,11 +86,13 @@ impl UnixStream {
     }
 
     /// Receives into `buf`; `Ok(0)` at end of stream.
+    #[inline]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
 
     /// Sends `buf`'s initialized bytes; the count may be short.
+    #[inline]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
