@@ -1,7 +1,7 @@
 //! The thread-local current runtime, and the free functions that use it.
 
 use crate::driver::unpark::Shared;
-use crate::executor::{JoinHandle, TaskRef};
+use crate::executor::{JoinHandle, Notified};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -82,7 +82,7 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
 /// Queues a woken task of the runtime `shared`: locally when this thread
 /// runs that runtime, through its remote queue otherwise.
 #[inline]
-pub(crate) fn schedule(task: TaskRef, shared: &Arc<Shared>) {
+pub(crate) fn schedule(task: Notified, shared: &Arc<Shared>) {
     let p = CURRENT.with(Cell::get);
     if !p.is_null() {
         // SAFETY: as in `try_with_core_rc`.

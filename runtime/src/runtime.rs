@@ -18,7 +18,7 @@ use crate::builder::Builder;
 use crate::context;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
-use crate::executor::{wake_local, Executor, JoinHandle, TaskRef};
+use crate::executor::{wake_local, Executor, JoinHandle, Notified};
 use crate::metrics::Metrics;
 use crate::time::Timers;
 use std::cell::{Cell, RefCell};
@@ -52,7 +52,7 @@ pub(crate) struct Core {
     scratch: RefCell<Reaped>,
     /// Wakers of the tasks whose CQEs a turn reaped.
     wakers: RefCell<Vec<Waker>>,
-    remote_scratch: RefCell<(Vec<TaskRef>, Vec<Job>)>,
+    remote_scratch: RefCell<(Vec<Notified>, Vec<Job>)>,
     /// The reaper saw this runtime's `block_on` waker (set without the
     /// atomics of a remote wake).
     main_woken: Cell<bool>,

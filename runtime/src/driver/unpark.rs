@@ -20,7 +20,7 @@
 
 use super::park::ParkState;
 use crate::context;
-use crate::executor::TaskRef;
+use crate::executor::Notified;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -41,7 +41,7 @@ pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
 #[derive(Default)]
 struct Remote {
-    tasks: Vec<TaskRef>,
+    tasks: Vec<Notified>,
     jobs: Vec<Job>,
     /// No more tasks: the runtime is gone.
     closed: bool,
@@ -86,7 +86,7 @@ impl Shared {
 
     /// Rule 1, for a task woken from another thread. After shutdown the
     /// task is dropped (outside the lock: its drop may wake others).
-    pub(crate) fn push_remote(&self, task: TaskRef) {
+    pub(crate) fn push_remote(&self, task: Notified) {
         let rejected = {
             let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
             if q.closed {
@@ -147,7 +147,7 @@ impl Shared {
     }
 
     /// Moves the remote queue into `tasks` and `jobs`.
-    pub(crate) fn drain_remote(&self, tasks: &mut Vec<TaskRef>, jobs: &mut Vec<Job>) {
+    pub(crate) fn drain_remote(&self, tasks: &mut Vec<Notified>, jobs: &mut Vec<Job>) {
         let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         self.park.clear_remote();
         mem::swap(&mut q.tasks, tasks);
@@ -155,7 +155,7 @@ impl Shared {
     }
 
     /// Refuses further remote tasks and jobs; hands back the queued ones.
-    pub(crate) fn close(&self) -> (Vec<TaskRef>, Vec<Job>) {
+    pub(crate) fn close(&self) -> (Vec<Notified>, Vec<Job>) {
         self.ring_fd.store(-1, SeqCst);
         let mut q = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;

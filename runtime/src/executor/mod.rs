@@ -12,7 +12,7 @@ mod task;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use task::wake_local;
+pub(crate) use task::{wake_local, Notified};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;
@@ -62,7 +62,9 @@ impl Executor {
         let task = task::Task::new(future, shared.clone());
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.set_key(key);
-        self.queue.borrow_mut().push_back(task.clone());
+        self.queue
+            .borrow_mut()
+            .push_back(task.clone().into_notified());
         self.spawned.set(self.spawned.get() + 1);
         JoinHandle::new(task)
     }
@@ -75,7 +77,7 @@ impl Executor {
 
     /// Pushes a woken task onto the local run queue.
     #[inline]
-    pub(crate) fn schedule_local(&self, task: TaskRef) {
+    pub(crate) fn schedule_local(&self, task: Notified) {
         self.queue.borrow_mut().push_back(task);
     }
 
@@ -96,7 +98,7 @@ impl Executor {
         !self.queue.borrow().is_empty()
     }
 
-    pub(crate) fn extend_queue(&self, tasks: &mut Vec<TaskRef>) {
+    pub(crate) fn extend_queue(&self, tasks: &mut Vec<Notified>) {
         let mut q = self.queue.borrow_mut();
         for t in tasks.drain(..) {
             q.push_back(t);
@@ -121,7 +123,7 @@ impl Executor {
                 t.shutdown();
             }
         }
-        let queued: Vec<TaskRef> = self.queue.borrow_mut().drain();
+        let queued: Vec<Notified> = self.queue.borrow_mut().drain();
         drop(queued);
     }
 }

@@ -5,12 +5,12 @@
 //! with a mask, grown (rarely) by doubling. The queue is the hottest
 //! structure of the executor: every CQE that wakes a task passes it.
 
-use super::TaskRef;
+use super::Notified;
 
 pub(crate) struct RunQueue {
     /// `slots.len()` is a power of two; the live tasks are the `len`
     /// slots from `head` on (wrapping), every other slot is `None`.
-    slots: Vec<Option<TaskRef>>,
+    slots: Vec<Option<Notified>>,
     head: usize,
     len: usize,
 }
@@ -31,7 +31,7 @@ impl RunQueue {
     }
 
     #[inline]
-    pub(crate) fn push_back(&mut self, task: TaskRef) {
+    pub(crate) fn push_back(&mut self, task: Notified) {
         if self.len == self.slots.len() {
             self.grow();
         }
@@ -41,7 +41,7 @@ impl RunQueue {
     }
 
     #[inline]
-    pub(crate) fn pop_front(&mut self) -> Option<TaskRef> {
+    pub(crate) fn pop_front(&mut self) -> Option<Notified> {
         if self.len == 0 {
             return None;
         }
@@ -66,7 +66,7 @@ impl RunQueue {
     #[inline(never)]
     fn grow(&mut self) {
         let cap = self.slots.len() * 2;
-        let mut slots: Vec<Option<TaskRef>> = Vec::with_capacity(cap);
+        let mut slots: Vec<Option<Notified>> = Vec::with_capacity(cap);
         while let Some(t) = self.pop_front() {
             slots.push(Some(t));
         }
@@ -77,7 +77,7 @@ impl RunQueue {
     }
 
     /// Takes every queued task, in order.
-    pub(crate) fn drain(&mut self) -> Vec<TaskRef> {
+    pub(crate) fn drain(&mut self) -> Vec<Notified> {
         let mut v = Vec::with_capacity(self.len);
         while let Some(t) = self.pop_front() {
             v.push(t);
@@ -89,43 +89,36 @@ impl RunQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::Runnable;
-    use crate::runtime::Core;
+    use crate::driver::unpark::Shared;
+    use crate::executor::task::Task;
     use std::sync::Arc;
-
-    struct Probe;
-    impl Runnable for Probe {
-        fn run(self: Arc<Self>, _core: &Core) {}
-        fn shutdown(&self) {}
-    }
-
-    /// A task's identity: its address.
-    fn id(t: &TaskRef) -> usize {
-        Arc::as_ptr(t).cast::<()>() as usize
-    }
 
     #[test]
     fn fifo_across_wrap_and_growth() {
+        let shared = Shared::new().expect("eventfd");
+        let tasks: Vec<Arc<Task<std::future::Ready<()>>>> = (0..100)
+            .map(|_| Task::new(std::future::ready(()), shared.clone()))
+            .collect();
+        let id = |t: &Arc<Task<std::future::Ready<()>>>| Arc::as_ptr(t) as usize;
         let mut q = RunQueue::with_capacity(8);
-        let tasks: Vec<TaskRef> = (0..100).map(|_| Arc::new(Probe) as TaskRef).collect();
         let mut expect = std::collections::VecDeque::new();
         let mut next = 0;
         // Interleave pushes and pops so the head wraps, then grow past 8.
         for round in 0..40 {
             for _ in 0..(round % 7 + 1) {
                 if next < tasks.len() {
-                    q.push_back(tasks[next].clone());
+                    q.push_back(tasks[next].clone().into_notified());
                     expect.push_back(id(&tasks[next]));
                     next += 1;
                 }
             }
             for _ in 0..(round % 3) {
-                assert_eq!(q.pop_front().map(|t| id(&t)), expect.pop_front());
+                assert_eq!(q.pop_front().map(|t| t.addr()), expect.pop_front());
             }
             assert_eq!(q.len(), expect.len());
         }
         assert_eq!(next, tasks.len(), "every task went through the queue");
-        let rest: Vec<usize> = q.drain().iter().map(id).collect();
+        let rest: Vec<usize> = q.drain().iter().map(Notified::addr).collect();
         assert_eq!(rest, Vec::from(expect));
         assert!(q.is_empty());
         assert!(q.pop_front().is_none());

@@ -22,7 +22,7 @@
 //!    runtime's tasks directly ([`wake_local`]); only foreign wakers are
 //!    woken through their vtable, after the driver's borrow ends.
 
-use super::{JoinError, Runnable, TaskRef};
+use super::{JoinError, Runnable};
 use crate::context;
 use crate::driver::unpark::Shared;
 use crate::runtime::Core;
@@ -31,6 +31,7 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -66,8 +67,8 @@ struct RefVtable {
     clone: unsafe fn(*const Header),
     /// Gives one count up.
     drop_ref: unsafe fn(*const Header),
-    /// Turns one count into a queueable `TaskRef`.
-    into_task: unsafe fn(*const Header) -> TaskRef,
+    /// Polls the task once, consuming one count.
+    run: unsafe fn(*const Header, &Core),
 }
 
 impl Header {
@@ -216,7 +217,7 @@ impl<F: Future + 'static> Task<F> {
     const REF_VTABLE: RefVtable = RefVtable {
         clone: Self::clone_ref,
         drop_ref: Self::drop_ref,
-        into_task: Self::into_task,
+        run: Self::run_raw,
     };
 
     unsafe fn clone_ref(p: *const Header) {
@@ -230,9 +231,18 @@ impl<F: Future + 'static> Task<F> {
         unsafe { Arc::decrement_strong_count(p.cast::<Self>()) };
     }
 
-    unsafe fn into_task(p: *const Header) -> TaskRef {
-        // SAFETY: as in `clone_ref`; the caller's count moves into the Arc.
-        unsafe { Arc::from_raw(p.cast::<Self>()) }
+    unsafe fn run_raw(p: *const Header, core: &Core) {
+        // SAFETY: as in `clone_ref`; the caller's count moves into the Arc,
+        // which `run` drops when the poll is over.
+        let task = unsafe { Arc::from_raw(p.cast::<Self>()) };
+        task.run(core);
+    }
+
+    /// The task as a queue entry, carrying the caller's count.
+    pub(crate) fn into_notified(self: Arc<Self>) -> Notified {
+        let p = Arc::into_raw(self).cast::<Header>().cast_mut();
+        // SAFETY: Arc::into_raw is never null.
+        Notified(unsafe { NonNull::new_unchecked(p) })
     }
 }
 
@@ -364,7 +374,7 @@ unsafe fn waker_drop(p: *const ()) {
 unsafe fn schedule(h: *const Header) {
     // SAFETY: the caller owns a count; it moves into `task`, which keeps
     // the header alive while `shared` is borrowed from it.
-    let task = unsafe { ((*h).vtable.into_task)(h) };
+    let task = unsafe { Notified::from_raw(h) };
     // SAFETY: `task` holds the allocation `h` points into.
     let shared = unsafe { &(*h).shared };
     context::schedule(task, shared);
@@ -393,7 +403,7 @@ pub(crate) fn wake_local(
     std::mem::forget(w);
     if header.notify() {
         // SAFETY: the waker's count, which `forget` kept, moves here.
-        queue.push_back(unsafe { (header.vtable.into_task)(h) });
+        queue.push_back(unsafe { Notified::from_raw(h) });
     } else {
         // SAFETY: as above; the task is queued or finished already. This
         // may free the task, which then holds no future nor output (rule
@@ -401,4 +411,49 @@ pub(crate) fn wake_local(
         unsafe { (header.vtable.drop_ref)(h) };
     }
     None
+}
+
+/// A queued task: a thin pointer to its header that owns one count. The
+/// run queues hold these (8 bytes, no virtual call to make one from a
+/// waker); running one consumes it.
+pub(crate) struct Notified(NonNull<Header>);
+
+// SAFETY: a count of a `Task<F>`, which is Send + Sync (see above); it is
+// run only by the task's own runtime (the remote queue hands it over).
+unsafe impl Send for Notified {}
+
+impl Notified {
+    /// # Safety
+    ///
+    /// `h` is the header of a live task and the caller gives one count.
+    #[inline]
+    unsafe fn from_raw(h: *const Header) -> Notified {
+        // SAFETY: a live header's address is not null.
+        Notified(unsafe { NonNull::new_unchecked(h.cast_mut()) })
+    }
+
+    /// Polls the task once (owner thread).
+    #[inline]
+    pub(crate) fn run(self, core: &Core) {
+        let h = self.0.as_ptr().cast_const();
+        std::mem::forget(self);
+        // SAFETY: our count moves into the task's `run`.
+        unsafe { ((*h).vtable.run)(h, core) }
+    }
+
+    /// The address of the task, as an identity (tests).
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        let h = self.0.as_ptr().cast_const();
+        // SAFETY: we own one count, given up here. Dropping the last count
+        // frees the task; a queued task that is dropped unrun (shutdown)
+        // still has its registry count, so no future is dropped here.
+        unsafe { ((*h).vtable.drop_ref)(h) }
+    }
 }
