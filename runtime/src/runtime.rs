@@ -209,9 +209,9 @@ impl Core {
             // This runtime's tasks go straight onto the run queue; other
             // wakers wait until the driver's borrow ends, since a foreign
             // waker may do anything.
-            let mut queue = self.executor.queue_mut();
+            let queue = self.executor.queue();
             driver.reap_with(|w| {
-                if let Some(w) = wake_local(w, &self.shared, &mut queue) {
+                if let Some(w) = wake_local(w, &self.shared, queue) {
                     if is_main_waker(&w, &self.shared) {
                         self.main_woken.set(true);
                     } else {

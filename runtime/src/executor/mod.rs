@@ -17,7 +17,7 @@ pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;
 use crate::runtime::Core;
-pub(crate) use queue::RunQueue;
+pub(crate) use queue::LocalQueue;
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -36,7 +36,7 @@ pub(crate) trait Runnable: Send + Sync {
 
 /// The run queue and the registry of live tasks of one runtime.
 pub(crate) struct Executor {
-    queue: RefCell<RunQueue>,
+    queue: LocalQueue,
     /// Every task not yet finished, so shutdown can drop their futures on
     /// this thread.
     tasks: RefCell<Slab<TaskRef>>,
@@ -47,7 +47,7 @@ pub(crate) struct Executor {
 impl Executor {
     pub(crate) fn new() -> Self {
         Executor {
-            queue: RefCell::new(RunQueue::with_capacity(256)),
+            queue: LocalQueue::with_capacity(256),
             tasks: RefCell::new(Slab::with_capacity(256)),
             spawned: Cell::new(0),
             polled: Cell::new(0),
@@ -62,46 +62,43 @@ impl Executor {
         let task = task::Task::new(future, shared.clone());
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.set_key(key);
-        self.queue
-            .borrow_mut()
-            .push_back(task.clone().into_notified());
+        self.queue.push_back(task.clone().into_notified());
         self.spawned.set(self.spawned.get() + 1);
         JoinHandle::new(task)
     }
 
     /// The run queue, for the reaper's direct wakes ([`wake_local`]).
     #[inline]
-    pub(crate) fn queue_mut(&self) -> std::cell::RefMut<'_, RunQueue> {
-        self.queue.borrow_mut()
+    pub(crate) fn queue(&self) -> &LocalQueue {
+        &self.queue
     }
 
     /// Pushes a woken task onto the local run queue.
     #[inline]
     pub(crate) fn schedule_local(&self, task: Notified) {
-        self.queue.borrow_mut().push_back(task);
+        self.queue.push_back(task);
     }
 
     /// Runs up to `budget` tasks. Returns whether the queue is now empty.
     pub(crate) fn run(&self, core: &Core, budget: u32) -> bool {
         for _ in 0..budget {
-            let Some(task) = self.queue.borrow_mut().pop_front() else {
+            let Some(task) = self.queue.pop_front() else {
                 return true;
             };
             self.polled.set(self.polled.get() + 1);
             task.run(core);
         }
-        self.queue.borrow().is_empty()
+        self.queue.is_empty()
     }
 
     #[inline]
     pub(crate) fn has_ready(&self) -> bool {
-        !self.queue.borrow().is_empty()
+        !self.queue.is_empty()
     }
 
     pub(crate) fn extend_queue(&self, tasks: &mut Vec<Notified>) {
-        let mut q = self.queue.borrow_mut();
         for t in tasks.drain(..) {
-            q.push_back(t);
+            self.queue.push_back(t);
         }
     }
 
@@ -123,7 +120,7 @@ impl Executor {
                 t.shutdown();
             }
         }
-        let queued: Vec<Notified> = self.queue.borrow_mut().drain();
+        let queued: Vec<Notified> = self.queue.drain();
         drop(queued);
     }
 }

@@ -6,6 +6,51 @@
 //! structure of the executor: every CQE that wakes a task passes it.
 
 use super::Notified;
+use std::cell::UnsafeCell;
+
+/// The run queue as the executor holds it: shared (`&self`) access with
+/// no borrow flag to check. Sound because every method borrows the ring
+/// only for its own length and runs no foreign code meanwhile: pushes and
+/// pops move tasks without dropping one (a free slot holds `None`), and
+/// `Notified` has no user code to run anyway. `!Sync` (`UnsafeCell`), so
+/// only the runtime's thread touches it.
+pub(crate) struct LocalQueue {
+    ring: UnsafeCell<RunQueue>,
+}
+
+impl LocalQueue {
+    pub(crate) fn with_capacity(cap: usize) -> Self {
+        LocalQueue {
+            ring: UnsafeCell::new(RunQueue::with_capacity(cap)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push_back(&self, task: Notified) {
+        // SAFETY: see the type's doc: no other borrow of the ring is live
+        // (each method's borrow ends with it, none calls out).
+        unsafe { &mut *self.ring.get() }.push_back(task);
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&self) -> Option<Notified> {
+        // SAFETY: as in `push_back`.
+        unsafe { &mut *self.ring.get() }.pop_front()
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        // SAFETY: as in `push_back`.
+        unsafe { &*self.ring.get() }.is_empty()
+    }
+
+    /// Takes every queued task, in order.
+    pub(crate) fn drain(&self) -> Vec<Notified> {
+        // SAFETY: as in `push_back`; the tasks are dropped by the caller,
+        // after this borrow.
+        unsafe { &mut *self.ring.get() }.drain()
+    }
+}
 
 pub(crate) struct RunQueue {
     /// `slots.len()` is a power of two; the live tasks are the `len`
@@ -36,7 +81,9 @@ impl RunQueue {
             self.grow();
         }
         let i = (self.head + self.len) & self.mask();
-        self.slots[i] = Some(task);
+        // The slot is free (`None`): nothing to drop.
+        debug_assert!(self.slots[i].is_none());
+        std::mem::forget(self.slots[i].replace(task));
         self.len += 1;
     }
 

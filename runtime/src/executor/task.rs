@@ -32,7 +32,10 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, Ordering::AcqRel};
+use std::sync::atomic::{
+    AtomicU8,
+    Ordering::{AcqRel, Acquire},
+};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -76,7 +79,14 @@ impl Header {
     /// neither queued nor finished).
     #[inline]
     fn notify(&self) -> bool {
-        self.state.fetch_or(NOTIFIED, AcqRel) & (NOTIFIED | COMPLETE) == 0
+        // COMPLETE first, with a load: the RMW then tests one bit, which
+        // x86 does in one `lock bts` instead of a compare-exchange loop.
+        // A task that completes in between is queued once more, and its
+        // run sees COMPLETE and returns.
+        if self.state.load(Acquire) & COMPLETE != 0 {
+            return false;
+        }
+        self.state.fetch_or(NOTIFIED, AcqRel) & NOTIFIED == 0
     }
 }
 
@@ -388,7 +398,7 @@ unsafe fn schedule(h: *const Header) {
 pub(crate) fn wake_local(
     w: Waker,
     shared: &Arc<Shared>,
-    queue: &mut super::RunQueue,
+    queue: &super::LocalQueue,
 ) -> Option<Waker> {
     if !std::ptr::eq(w.vtable(), &WAKER_VTABLE) {
         return Some(w);
