@@ -37,6 +37,7 @@ impl SharedFd {
     }
 
     /// The raw fd number, for building SQEs.
+    #[inline]
     pub fn raw(&self) -> RawFd {
         self.inner.fd.as_raw_fd()
     }
@@ -65,12 +66,21 @@ impl SharedFd {
 }
 
 impl Drop for SharedFd {
+    #[inline]
     fn drop(&mut self) {
         // The clone going away leaves one: wake a task waiting to close.
         if Rc::strong_count(&self.inner) == 2 {
-            if let Some(w) = self.inner.closer.take() {
-                w.wake();
-            }
+            self.wake_closer();
+        }
+    }
+}
+
+impl SharedFd {
+    #[cold]
+    #[inline(never)]
+    fn wake_closer(&self) {
+        if let Some(w) = self.inner.closer.take() {
+            w.wake();
         }
     }
 }

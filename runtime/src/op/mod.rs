@@ -118,6 +118,7 @@ use crate::runtime::Core;
 use io_uring::squeue;
 use std::future::Future;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -220,7 +221,11 @@ impl<T: OpCode> Orphan for T {
 pub struct Op<T: OpCode> {
     core: Rc<Core>,
     user_data: u64,
-    data: Option<T>,
+    /// `None` once the output was taken or the op abandoned. Never
+    /// dropped in place: `Drop` hands a `Some` to the table, so what is
+    /// left is always `None`, and the drop glue of a completed op has
+    /// nothing to test.
+    data: ManuallyDrop<Option<T>>,
 }
 
 impl<T: OpCode> Op<T> {
@@ -236,7 +241,7 @@ impl<T: OpCode> Op<T> {
             Op {
                 core: core.clone(),
                 user_data,
-                data: Some(op),
+                data: ManuallyDrop::new(Some(op)),
             }
         })
     }
