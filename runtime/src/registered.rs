@@ -157,11 +157,13 @@ struct SlotInner {
 
 impl RegisteredFd {
     /// The slot index in the ring's file table.
+    #[inline]
     pub fn slot(&self) -> u32 {
         self.inner.slot
     }
 
     /// Whether the runtime on this thread is the table's (rule 3).
+    #[inline]
     pub(crate) fn is_of_current_runtime(&self) -> bool {
         context::try_with_core_rc(|c| Rc::ptr_eq(c, &self.inner.table.core)).unwrap_or(false)
     }
@@ -200,6 +202,7 @@ pub enum FileRef {
 
 impl FileRef {
     /// Checks that a registered slot belongs to the current runtime.
+    #[inline]
     pub(crate) fn check_runtime(&self) -> io::Result<()> {
         match self {
             FileRef::Registered(r) if !r.is_of_current_runtime() => Err(io::Error::new(

@@ -48,6 +48,7 @@ impl AlignedBuf {
     ///
     /// `InvalidInput` when `align` is not a power of two or the size
     /// overflows; `OutOfMemory` when the allocation fails.
+    #[inline]
     pub fn new(capacity: usize, align: usize) -> io::Result<Self> {
         let layout = Layout::from_size_align(capacity.max(1), align).map_err(|_| {
             io::Error::new(
@@ -74,6 +75,7 @@ impl AlignedBuf {
     }
 
     /// The capacity in bytes.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.layout.size()
     }
@@ -85,6 +87,7 @@ impl AlignedBuf {
 
     /// Sets the length. Every byte is initialized, so any `len` up to the
     /// capacity is fine; longer is clamped to the capacity.
+    #[inline]
     pub fn set_len(&mut self, len: usize) {
         self.len = len.min(self.capacity());
     }
@@ -153,12 +156,15 @@ impl fmt::Debug for AlignedBuf {
 // SAFETY: the block is owned by the value, does not move with it, and is
 // freed only on drop; all `capacity` bytes are initialized.
 unsafe impl IoBuf for AlignedBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -166,9 +172,11 @@ unsafe impl IoBuf for AlignedBuf {
 
 // SAFETY: same pointer, writable for `capacity` bytes.
 unsafe impl IoBufMut for AlignedBuf {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, n: usize) {
         if n > self.len {
             self.set_len(n);

@@ -256,11 +256,13 @@ pub struct FixedBuf {
 
 impl FixedBuf {
     /// The buffer's index in the ring's buffer table.
+    #[inline]
     pub fn buf_index(&self) -> u16 {
         self.index
     }
 
     /// The capacity in bytes.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.pool.buf_len
     }
@@ -268,6 +270,7 @@ impl FixedBuf {
     /// Sets the length (clamped to the capacity). Every byte is
     /// initialized, so this is safe; the bytes are whatever the buffer
     /// last held.
+    #[inline]
     pub fn set_len(&mut self, len: usize) {
         self.len = len.min(self.capacity());
     }
@@ -279,6 +282,7 @@ impl FixedBuf {
 
     /// Whether the buffer belongs to the runtime running on this thread
     /// (fixed ops work only on the pool's own ring).
+    #[inline]
     pub(crate) fn is_of_current_runtime(&self) -> bool {
         context::try_with_core_rc(|c| Rc::ptr_eq(c, &self.pool.core)).unwrap_or(false)
     }
@@ -326,12 +330,15 @@ impl fmt::Debug for FixedBuf {
 // SAFETY: the buffer's memory is held by the pool (kept alive by `pool`),
 // does not move, and is used by this FixedBuf alone until its drop.
 unsafe impl IoBuf for FixedBuf {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -339,9 +346,11 @@ unsafe impl IoBuf for FixedBuf {
 
 // SAFETY: same pointer, writable for `capacity` bytes.
 unsafe impl IoBufMut for FixedBuf {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, n: usize) {
         if n > self.len {
             self.set_len(n);

@@ -83,12 +83,15 @@ pub unsafe trait IoBufMut: IoBuf {
 // reallocated through &mut methods, which the runtime never calls while the
 // kernel holds the buffer.
 unsafe impl IoBuf for Vec<u8> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -96,9 +99,11 @@ unsafe impl IoBuf for Vec<u8> {
 
 // SAFETY: same pointer as `stable_ptr`, writable for `capacity()` bytes.
 unsafe impl IoBufMut for Vec<u8> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, n: usize) {
         if self.len() < n {
             // SAFETY: the caller promises the first n bytes are initialized,
@@ -110,12 +115,15 @@ unsafe impl IoBufMut for Vec<u8> {
 
 // SAFETY: the boxed slice's heap block is fixed for its lifetime.
 unsafe impl IoBuf for Box<[u8]> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }
@@ -123,21 +131,26 @@ unsafe impl IoBuf for Box<[u8]> {
 
 // SAFETY: same pointer, writable for len() bytes, always initialized.
 unsafe impl IoBufMut for Box<[u8]> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
     }
+    #[inline]
     unsafe fn set_init(&mut self, _n: usize) {}
 }
 
 // SAFETY: a String is a Vec<u8>; its heap block does not move with it. It
 // is only IoBuf (not IoBufMut): the kernel could write invalid UTF-8.
 unsafe impl IoBuf for String {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.capacity()
     }
@@ -145,12 +158,15 @@ unsafe impl IoBuf for String {
 
 // SAFETY: 'static memory never moves nor goes away.
 unsafe impl IoBuf for &'static [u8] {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }
@@ -158,12 +174,15 @@ unsafe impl IoBuf for &'static [u8] {
 
 // SAFETY: 'static memory never moves nor goes away.
 unsafe impl IoBuf for &'static str {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.as_ptr()
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.len()
     }

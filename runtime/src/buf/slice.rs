@@ -18,6 +18,7 @@ pub struct Slice<B> {
 }
 
 impl<B: IoBuf> Slice<B> {
+    #[inline]
     pub(crate) fn new(buf: B, range: impl RangeBounds<usize>) -> Self {
         let total = buf.bytes_total();
         let begin = match range.start_bound() {
@@ -61,12 +62,15 @@ impl<B: IoBuf> Slice<B> {
 // SAFETY: the pointer is inside B's stable block (begin <= bytes_total),
 // and the counts stay within B's.
 unsafe impl<B: IoBuf> IoBuf for Slice<B> {
+    #[inline]
     fn stable_ptr(&self) -> *const u8 {
         self.buf.stable_ptr().wrapping_add(self.begin)
     }
+    #[inline]
     fn bytes_init(&self) -> usize {
         self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
     }
+    #[inline]
     fn bytes_total(&self) -> usize {
         self.end - self.begin
     }
@@ -74,9 +78,11 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
 
 // SAFETY: same pointer as stable_ptr, writable because B's block is.
 unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
+    #[inline]
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
+    #[inline]
     unsafe fn set_init(&mut self, n: usize) {
         // B's initialized prefix can only be extended without a gap: when
         // it ends before `begin`, bytes in between are still uninitialized.

@@ -19,6 +19,7 @@ pub struct Accept {
 
 impl Accept {
     /// Accepts one connection on the listening socket `fd`.
+    #[inline]
     pub fn new(fd: &SharedFd) -> Self {
         Accept {
             fd: fd.clone(),
@@ -32,6 +33,7 @@ impl Accept {
 unsafe impl OpCode for Accept {
     type Output = io::Result<(OwnedFd, SockAddr)>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let st = self.addr.storage_mut();
         opcode::Accept::new(
@@ -43,6 +45,7 @@ unsafe impl OpCode for Accept {
         .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> Self::Output {
         let fd = owned(cqe.result()?);
         Ok((fd, self.addr))
@@ -62,6 +65,7 @@ pub struct AcceptMulti {
 
 impl AcceptMulti {
     /// Accepts connections on the listening socket `fd` until stopped.
+    #[inline]
     pub fn new(fd: &SharedFd) -> Self {
         AcceptMulti { fd: fd.clone() }
     }
@@ -72,6 +76,7 @@ impl AcceptMulti {
 unsafe impl MultishotOpCode for AcceptMulti {
     type Item = io::Result<OwnedFd>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::AcceptMulti::new(types::Fd(self.fd.raw()))
             .flags(libc::SOCK_CLOEXEC)

@@ -20,6 +20,7 @@ pub struct AsyncCancel {
 
 impl AsyncCancel {
     /// Cancels the op with `user_data`.
+    #[inline]
     pub fn new(user_data: u64) -> Self {
         AsyncCancel { target: user_data }
     }
@@ -29,10 +30,12 @@ impl AsyncCancel {
 unsafe impl OpCode for AsyncCancel {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::AsyncCancel::new(self.target).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

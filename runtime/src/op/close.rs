@@ -14,6 +14,7 @@ pub struct Close {
 
 impl Close {
     /// Closes `fd`.
+    #[inline]
     pub fn new(fd: OwnedFd) -> Self {
         Close {
             fd: fd.into_raw_fd(),
@@ -25,10 +26,12 @@ impl Close {
 unsafe impl OpCode for Close {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         self.close_if_cancelled(&cqe);
         cqe.result().map(drop)

@@ -14,6 +14,7 @@ pub struct Connect {
 
 impl Connect {
     /// Connects `fd` to `addr`.
+    #[inline]
     pub fn new(fd: &SharedFd, addr: SockAddr) -> Self {
         Connect {
             fd: fd.clone(),
@@ -27,6 +28,7 @@ impl Connect {
 unsafe impl OpCode for Connect {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Connect::new(
             types::Fd(self.fd.raw()),
@@ -36,6 +38,7 @@ unsafe impl OpCode for Connect {
         .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

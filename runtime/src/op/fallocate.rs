@@ -18,6 +18,7 @@ pub struct Fallocate {
 
 impl Fallocate {
     /// The range and mode.
+    #[inline]
     pub fn new(fd: &SharedFd, offset: u64, len: u64, mode: i32) -> Self {
         Fallocate {
             fd: fd.clone(),
@@ -33,6 +34,7 @@ impl Fallocate {
 unsafe impl OpCode for Fallocate {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Fallocate::new(types::Fd(self.fd.raw()), self.len)
             .offset(self.offset)
@@ -40,6 +42,7 @@ unsafe impl OpCode for Fallocate {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

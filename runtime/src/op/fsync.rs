@@ -16,6 +16,7 @@ pub struct Fsync {
 impl Fsync {
     /// Flushes data and metadata (`datasync == false`), or data and only
     /// the metadata needed to read it back (`datasync == true`).
+    #[inline]
     pub fn new(fd: &SharedFd, datasync: bool) -> Self {
         Fsync {
             fd: fd.clone(),
@@ -29,6 +30,7 @@ impl Fsync {
 unsafe impl OpCode for Fsync {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let mut flags = types::FsyncFlags::empty();
         if self.datasync {
@@ -39,6 +41,7 @@ unsafe impl OpCode for Fsync {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

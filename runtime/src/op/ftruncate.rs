@@ -22,6 +22,7 @@ pub struct Ftruncate {
 
 impl Ftruncate {
     /// Sets the length of `fd` to `len`.
+    #[inline]
     pub fn new(fd: &SharedFd, len: u64) -> Self {
         Ftruncate {
             fd: fd.clone(),
@@ -57,10 +58,12 @@ impl Ftruncate {
 unsafe impl OpCode for Ftruncate {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

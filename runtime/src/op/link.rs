@@ -23,6 +23,7 @@ impl LinkAt {
     /// # Errors
     ///
     /// `InvalidInput` when a path contains a NUL byte.
+    #[inline]
     pub fn new(original: &Path, link: &Path) -> io::Result<Self> {
         Ok(LinkAt {
             original: cstring(original)?,
@@ -36,11 +37,13 @@ impl LinkAt {
 unsafe impl OpCode for LinkAt {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let cwd = types::Fd(libc::AT_FDCWD);
         opcode::LinkAt::new(cwd, self.original.as_ptr(), cwd, self.link.as_ptr()).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }
@@ -60,6 +63,7 @@ impl SymlinkAt {
     /// # Errors
     ///
     /// `InvalidInput` when a path contains a NUL byte.
+    #[inline]
     pub fn new(target: &Path, link: &Path) -> io::Result<Self> {
         Ok(SymlinkAt {
             target: cstring(target)?,
@@ -73,6 +77,7 @@ impl SymlinkAt {
 unsafe impl OpCode for SymlinkAt {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::SymlinkAt::new(
             types::Fd(libc::AT_FDCWD),
@@ -82,6 +87,7 @@ unsafe impl OpCode for SymlinkAt {
         .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

@@ -21,6 +21,7 @@ impl MkDirAt {
     /// # Errors
     ///
     /// `InvalidInput` when the path contains a NUL byte.
+    #[inline]
     pub fn new(path: &Path, mode: u32) -> io::Result<Self> {
         Ok(MkDirAt {
             path: cstring(path)?,
@@ -34,12 +35,14 @@ impl MkDirAt {
 unsafe impl OpCode for MkDirAt {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .mode(self.mode)
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

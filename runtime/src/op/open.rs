@@ -28,6 +28,7 @@ impl OpenAt {
     /// # Errors
     ///
     /// `InvalidInput` when the path contains a NUL byte.
+    #[inline]
     pub fn new(path: &Path, flags: i32, mode: u32) -> io::Result<Self> {
         Ok(OpenAt {
             path: cstring(path)?,
@@ -50,6 +51,7 @@ fn owned_fd(cqe: Completion) -> io::Result<OwnedFd> {
 unsafe impl OpCode for OpenAt {
     type Output = io::Result<OwnedFd>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
@@ -57,6 +59,7 @@ unsafe impl OpCode for OpenAt {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<OwnedFd> {
         owned_fd(cqe)
     }

@@ -17,6 +17,7 @@ pub struct Read<B> {
 
 impl<B: IoBufMut> Read<B> {
     /// A read at `offset`; `u64::MAX` means the file's current position.
+    #[inline]
     pub fn new(fd: &SharedFd, buf: B, offset: u64) -> Self {
         Read {
             fd: fd.clone(),
@@ -31,6 +32,7 @@ impl<B: IoBufMut> Read<B> {
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_total());
         opcode::Read::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
@@ -38,6 +40,7 @@ unsafe impl<B: IoBufMut> OpCode for Read<B> {
             .build()
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> BufResult<usize, B> {
         let res = cqe.result().map(|n| {
             let n = n as usize;

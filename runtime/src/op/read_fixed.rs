@@ -23,6 +23,7 @@ pub struct ReadFixed {
 
 impl ReadFixed {
     /// A read at `offset` (`u64::MAX`: the file's position).
+    #[inline]
     pub fn new(file: impl Into<FileRef>, buf: FixedBuf, offset: u64) -> Self {
         let file = file.into();
         let refused = check(&file, &buf).err();
@@ -36,6 +37,7 @@ impl ReadFixed {
 }
 
 /// Fixed buffers and registered slots name entries of one ring's tables.
+#[inline]
 pub(crate) fn check(file: &FileRef, buf: &FixedBuf) -> io::Result<()> {
     file.check_runtime()?;
     if !buf.is_of_current_runtime() {
@@ -53,6 +55,7 @@ pub(crate) fn check(file: &FileRef, buf: &FixedBuf) -> io::Result<()> {
 unsafe impl OpCode for ReadFixed {
     type Output = BufResult<usize, FixedBuf>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         if self.refused.is_some() {
             return opcode::Nop::new().build();
@@ -72,6 +75,7 @@ unsafe impl OpCode for ReadFixed {
         }
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> BufResult<usize, FixedBuf> {
         if let Some(e) = self.refused.take() {
             return (Err(e), self.buf);

@@ -16,6 +16,7 @@ pub struct Readv<B> {
 
 impl<B: IoBufMut> Readv<B> {
     /// A read at `offset`; `u64::MAX` means the file's current position.
+    #[inline]
     pub fn new(fd: &SharedFd, bufs: Vec<B>, offset: u64) -> Self {
         Readv {
             fd: fd.clone(),
@@ -31,6 +32,7 @@ impl<B: IoBufMut> Readv<B> {
 unsafe impl<B: IoBufMut> OpCode for Readv<B> {
     type Output = BufResult<usize, Vec<B>>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self
             .bufs
@@ -49,6 +51,7 @@ unsafe impl<B: IoBufMut> OpCode for Readv<B> {
         .build()
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> BufResult<usize, Vec<B>> {
         let res = cqe.result().map(|n| {
             let mut left = n as usize;

@@ -19,6 +19,7 @@ pub struct Recv<B> {
 
 impl<B: IoBufMut> Recv<B> {
     /// Receives from `fd` into `buf`.
+    #[inline]
     pub fn new(fd: &SharedFd, buf: B) -> Self {
         Recv {
             fd: fd.clone(),
@@ -39,6 +40,7 @@ impl<B: IoBufMut> Recv<B> {
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_total());
         if len == 0 {
@@ -49,6 +51,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
             .build()
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> BufResult<usize, B> {
         let res = cqe.result().map(|n| {
             let n = n as usize;

@@ -20,6 +20,7 @@ pub struct RecvMulti {
 
 impl RecvMulti {
     /// Receives from `fd` into buffers picked from `ring`.
+    #[inline]
     pub fn new(fd: &SharedFd, ring: &BufRing) -> Self {
         RecvMulti {
             fd: fd.clone(),
@@ -43,6 +44,7 @@ impl RecvMulti {
 unsafe impl MultishotOpCode for RecvMulti {
     type Item = io::Result<Option<RingBuf>>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::RecvMulti::new(types::Fd(self.fd.raw()), self.ring.bgid()).build()
     }

@@ -24,6 +24,7 @@ pub struct RecvMsg<B> {
 
 impl<B: IoBufMut> RecvMsg<B> {
     /// Receives one message from `fd` into `bufs`.
+    #[inline]
     pub fn new(fd: &SharedFd, bufs: Vec<B>) -> Self {
         RecvMsg {
             fd: fd.clone(),
@@ -49,6 +50,7 @@ impl<B: IoBufMut> RecvMsg<B> {
 unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
     type Output = BufResult<(usize, SockAddr), Vec<B>>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self
             .bufs
@@ -69,6 +71,7 @@ unsafe impl<B: IoBufMut> OpCode for RecvMsg<B> {
             .build()
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> Self::Output {
         let n = match cqe.result() {
             Ok(n) => n as usize,

@@ -22,6 +22,7 @@ impl RenameAt {
     /// # Errors
     ///
     /// `InvalidInput` when a path contains a NUL byte.
+    #[inline]
     pub fn new(from: &Path, to: &Path, flags: u32) -> io::Result<Self> {
         Ok(RenameAt {
             from: cstring(from)?,
@@ -36,6 +37,7 @@ impl RenameAt {
 unsafe impl OpCode for RenameAt {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let cwd = types::Fd(libc::AT_FDCWD);
         opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr())
@@ -43,6 +45,7 @@ unsafe impl OpCode for RenameAt {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

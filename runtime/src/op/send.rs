@@ -17,6 +17,7 @@ pub struct Send<B> {
 
 impl<B: IoBuf> Send<B> {
     /// Sends `buf` on `fd`.
+    #[inline]
     pub fn new(fd: &SharedFd, buf: B) -> Self {
         Send {
             fd: fd.clone(),
@@ -37,6 +38,7 @@ impl<B: IoBuf> Send<B> {
 unsafe impl<B: IoBuf> OpCode for Send<B> {
     type Output = BufResult<usize, B>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_init());
         opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
@@ -44,6 +46,7 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> BufResult<usize, B> {
         (cqe.result().map(|n| n as usize), self.buf)
     }

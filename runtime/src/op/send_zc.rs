@@ -37,6 +37,7 @@ pub struct ZcEvent<B> {
 
 impl<B: IoBuf> SendZc<B> {
     /// A zero-copy send of `buf` on `fd`.
+    #[inline]
     pub fn new(fd: &SharedFd, buf: B) -> Self {
         let ptr = buf.stable_ptr();
         let len = sqe_len(buf.bytes_init());
@@ -67,6 +68,7 @@ impl<B: IoBuf> SendZc<B> {
 unsafe impl<B: IoBuf> MultishotOpCode for SendZc<B> {
     type Item = ZcEvent<B>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::SendZc::new(types::Fd(self.fd.raw()), self.ptr, self.len)
             .flags(libc::MSG_NOSIGNAL)

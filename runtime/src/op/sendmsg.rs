@@ -22,6 +22,7 @@ pub struct SendMsg<B> {
 impl<B: IoBuf> SendMsg<B> {
     /// Sends `bufs` on `fd`, to `addr` when given (unconnected datagram
     /// sockets need one).
+    #[inline]
     pub fn new(fd: &SharedFd, bufs: Vec<B>, addr: Option<SockAddr>) -> Self {
         SendMsg {
             fd: fd.clone(),
@@ -53,6 +54,7 @@ pub(crate) fn zeroed_msghdr() -> libc::msghdr {
 unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
     type Output = BufResult<usize, Vec<B>>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self
             .bufs
@@ -74,6 +76,7 @@ unsafe impl<B: IoBuf> OpCode for SendMsg<B> {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> BufResult<usize, Vec<B>> {
         (cqe.result().map(|n| n as usize), self.bufs)
     }

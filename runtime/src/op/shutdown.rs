@@ -15,6 +15,7 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Shuts down `how` of `fd`.
+    #[inline]
     pub fn new(fd: &SharedFd, how: How) -> Self {
         Shutdown {
             fd: fd.clone(),
@@ -27,6 +28,7 @@ impl Shutdown {
 unsafe impl OpCode for Shutdown {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let how = match self.how {
             How::Read => libc::SHUT_RD,
@@ -36,6 +38,7 @@ unsafe impl OpCode for Shutdown {
         opcode::Shutdown::new(types::Fd(self.fd.raw()), how).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

@@ -113,6 +113,7 @@ impl SockAddr {
     }
 
     /// The length in bytes the kernel uses.
+    #[inline]
     pub fn len(&self) -> usize {
         self.storage.len as usize
     }

@@ -17,6 +17,7 @@ pub struct Socket {
 impl Socket {
     /// A socket of `domain` (`AF_INET`, ...), `ty` (`SOCK_STREAM`, ...) and
     /// `protocol` (0 for the default).
+    #[inline]
     pub fn new(domain: i32, ty: i32, protocol: i32) -> Self {
         Socket {
             domain,
@@ -30,10 +31,12 @@ impl Socket {
 unsafe impl OpCode for Socket {
     type Output = io::Result<OwnedFd>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Socket::new(self.domain, self.ty | libc::SOCK_CLOEXEC, self.protocol).build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<OwnedFd> {
         let fd = cqe.result()?;
         // SAFETY: a non-negative result is a new fd owned by nobody else.

@@ -65,6 +65,7 @@ impl Statx {
 unsafe impl OpCode for Statx {
     type Output = io::Result<libc::statx>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let dirfd = self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw);
         let buf: *mut libc::statx = &mut *self.buf;
@@ -74,6 +75,7 @@ unsafe impl OpCode for Statx {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<libc::statx> {
         cqe.result()?;
         Ok(*self.buf)

@@ -20,6 +20,7 @@ pub struct SyncFileRange {
 
 impl SyncFileRange {
     /// The range and the `libc::SYNC_FILE_RANGE_*` flags.
+    #[inline]
     pub fn new(fd: &SharedFd, offset: u64, len: u32, flags: u32) -> Self {
         SyncFileRange {
             fd: fd.clone(),
@@ -35,6 +36,7 @@ impl SyncFileRange {
 unsafe impl OpCode for SyncFileRange {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::SyncFileRange::new(types::Fd(self.fd.raw()), self.len)
             .offset(self.offset)
@@ -42,6 +44,7 @@ unsafe impl OpCode for SyncFileRange {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         cqe.result().map(drop)
     }

@@ -18,6 +18,7 @@ pub struct Timeout {
 
 impl Timeout {
     /// A timeout of `dur`.
+    #[inline]
     pub fn new(dur: Duration) -> Self {
         Timeout {
             ts: Box::new(
@@ -34,12 +35,14 @@ impl Timeout {
 unsafe impl OpCode for Timeout {
     type Output = io::Result<()>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.ts).build()
     }
 
     /// `ETIME` is the timer firing: `Ok(())`. `ECANCELED` means it was
     /// cancelled.
+    #[inline]
     fn complete(self, cqe: Completion) -> io::Result<()> {
         match cqe.result() {
             Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),

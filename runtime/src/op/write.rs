@@ -17,6 +17,7 @@ pub struct Write<B> {
 
 impl<B: IoBuf> Write<B> {
     /// A write at `offset`; `u64::MAX` means the file's current position.
+    #[inline]
     pub fn new(fd: &SharedFd, buf: B, offset: u64) -> Self {
         Write {
             fd: fd.clone(),
@@ -31,6 +32,7 @@ impl<B: IoBuf> Write<B> {
 unsafe impl<B: IoBuf> OpCode for Write<B> {
     type Output = BufResult<usize, B>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         let len = sqe_len(self.buf.bytes_init());
         opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
@@ -38,6 +40,7 @@ unsafe impl<B: IoBuf> OpCode for Write<B> {
             .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> BufResult<usize, B> {
         (cqe.result().map(|n| n as usize), self.buf)
     }

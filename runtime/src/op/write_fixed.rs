@@ -23,6 +23,7 @@ pub struct WriteFixed {
 
 impl WriteFixed {
     /// A write at `offset` (`u64::MAX`: the file's position).
+    #[inline]
     pub fn new(file: impl Into<FileRef>, buf: FixedBuf, offset: u64) -> Self {
         let file = file.into();
         let refused = check(&file, &buf).err();
@@ -41,6 +42,7 @@ impl WriteFixed {
 unsafe impl OpCode for WriteFixed {
     type Output = BufResult<usize, FixedBuf>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         if self.refused.is_some() {
             return opcode::Nop::new().build();
@@ -60,6 +62,7 @@ unsafe impl OpCode for WriteFixed {
         }
     }
 
+    #[inline]
     fn complete(mut self, cqe: Completion) -> BufResult<usize, FixedBuf> {
         if let Some(e) = self.refused.take() {
             return (Err(e), self.buf);

@@ -16,6 +16,7 @@ pub struct Writev<B> {
 
 impl<B: IoBuf> Writev<B> {
     /// A write at `offset`; `u64::MAX` means the file's current position.
+    #[inline]
     pub fn new(fd: &SharedFd, bufs: Vec<B>, offset: u64) -> Self {
         Writev {
             fd: fd.clone(),
@@ -31,6 +32,7 @@ impl<B: IoBuf> Writev<B> {
 unsafe impl<B: IoBuf> OpCode for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
+    #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.iovecs = self
             .bufs
@@ -49,6 +51,7 @@ unsafe impl<B: IoBuf> OpCode for Writev<B> {
         .build()
     }
 
+    #[inline]
     fn complete(self, cqe: Completion) -> BufResult<usize, Vec<B>> {
         (cqe.result().map(|n| n as usize), self.bufs)
     }
