@@ -1,6 +1,7 @@
 //! Random 4 KiB reads over a 1 GiB file at queue depth 1, 32 and 128,
 //! page-cache-hot and O_DIRECT, plus sequential 1 MiB reads: coring
-//! (plain, and with fixed buffers + a registered file), a hand-written
+//! (plain; with fixed buffers + a registered file; and `coring-wq`, every
+//! read offloaded to io-wq with `File::set_offload`), a hand-written
 //! io-uring loop with the same reads in flight (the floor), tokio::fs,
 //! monoio's fs, and fio's io_uring engine when `fio` is on PATH.
 //!
@@ -357,11 +358,14 @@ async fn open_coring(c: &Cell_) -> File {
 }
 
 /// coring: `qd` tasks, each a loop of `File::read_at`.
-fn coring_plain(c: Cell_) -> Run {
+fn coring_plain(c: Cell_, offload: bool) -> Run {
     on_thread(true, move || {
         let rt = coring::Runtime::builder().entries(256).build().unwrap();
         rt.block_on(async move {
             let f = open_coring(&c).await;
+            // coring-wq: every read as IOSQE_ASYNC, on the kernel's io-wq
+            // workers (File::set_offload).
+            f.set_offload(offload);
             let deadline = Instant::now() + Duration::from_secs_f64(c.secs);
             let ios = Rc::new(Cell::new(0u64));
             measure_async(async {
@@ -721,9 +725,17 @@ fn spread(v: &[f64]) -> f64 {
     (mx - mn) / median(v) * 100.0
 }
 
-const CONTENDERS: [&str; 6] = ["raw", "coring", "coring-fixed", "tokio", "monoio", "fio"];
-const COLORS: [&str; 6] = [
-    "#222222", "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd",
+const CONTENDERS: [&str; 7] = [
+    "raw",
+    "coring",
+    "coring-fixed",
+    "coring-wq",
+    "tokio",
+    "monoio",
+    "fio",
+];
+const COLORS: [&str; 7] = [
+    "#222222", "#d62728", "#ff7f0e", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd",
 ];
 
 fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
@@ -872,7 +884,8 @@ fn main() {
                     let seq = workload == "seq1m";
                     let r = match (row.who, seq) {
                         ("raw", s) => Some(raw(c, s)),
-                        ("coring", false) => Some(coring_plain(c)),
+                        ("coring", false) => Some(coring_plain(c, false)),
+                        ("coring-wq", false) => Some(coring_plain(c, true)),
                         ("coring", true) => Some(coring_seq(c)),
                         ("coring-fixed", _) => Some(coring_fixed(c)),
                         ("tokio", s) => Some(tokio_fs(c, s)),

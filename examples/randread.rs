@@ -1,9 +1,11 @@
 //! `randread`: random 4 KiB reads over a file with N in flight, like a
 //! small fio: prints IOPS, CPU per IO (process utime+stime) and latency
-//! percentiles.
+//! percentiles. `--offload` sends every read to the kernel's io-wq
+//! workers (`File::set_offload`): more IOPS at more CPU on some devices
+//! with O_DIRECT.
 //!
 //! ```text
-//! cargo run --release --example randread -- PATH [--qd N] [--secs S] [--direct] [--bs BYTES]
+//! cargo run --release --example randread -- PATH [--qd N] [--secs S] [--direct] [--offload] [--bs BYTES]
 //! ```
 use coring::buf::AlignedBuf;
 use coring::fs::OpenOptions;
@@ -22,13 +24,14 @@ fn cpu_secs() -> f64 {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: randread PATH [--qd N] [--secs S] [--direct] [--bs BYTES]");
+    eprintln!("usage: randread PATH [--qd N] [--secs S] [--direct] [--offload] [--bs BYTES]");
     std::process::exit(2)
 }
 
 fn main() -> std::io::Result<()> {
     let mut path = None;
     let (mut qd, mut secs, mut direct, mut bs) = (32usize, 5.0f64, false, 4096usize);
+    let mut offload = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut num = || {
@@ -41,6 +44,7 @@ fn main() -> std::io::Result<()> {
             "--secs" => secs = num(),
             "--bs" => bs = num() as usize,
             "--direct" => direct = true,
+            "--offload" => offload = true,
             _ if path.is_none() && !a.starts_with("--") => path = Some(a),
             _ => usage(),
         }
@@ -51,6 +55,7 @@ fn main() -> std::io::Result<()> {
         let f = OpenOptions::new()
             .read(true)
             .direct(direct)
+            .offload(offload)
             .open(&path)
             .await?;
         let blocks = f.metadata().await?.len() / bs as u64;

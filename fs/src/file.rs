@@ -7,9 +7,11 @@ use coring_runtime::buf::{AlignedBuf, BufResult, FixedBuf, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::io as rio;
 use coring_runtime::op::{
-    ftruncate, Fallocate, Fsync, Op, ReadFixed, Statx, SyncFileRange, WriteFixed,
+    ftruncate, Fallocate, Fsync, Offload, Op, OpCode, Read, ReadFixed, Readv, Statx, SyncFileRange,
+    Write, WriteFixed, Writev,
 };
 use coring_runtime::registered::{FileRef, FileTable, RegisteredFd};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -55,6 +57,8 @@ struct Inner {
     direct: bool,
     /// The O_DIRECT alignment the kernel reported.
     dio: Option<DioAlign>,
+    /// Reads and writes go as [`Offload`] ops (see `set_offload`).
+    offload: Cell<bool>,
 }
 
 impl File {
@@ -64,6 +68,7 @@ impl File {
                 fd,
                 direct: dio.is_some(),
                 dio: dio.flatten(),
+                offload: Cell::new(false),
             }),
         }
     }
@@ -114,11 +119,21 @@ impl File {
             Ok(inner) => inner,
             Err(inner) => return Err(File { inner }),
         };
-        let Inner { fd, direct, dio } = inner;
+        let Inner {
+            fd,
+            direct,
+            dio,
+            offload,
+        } = inner;
         match fd.try_unwrap() {
             Ok(owned) => Ok(std::fs::File::from(owned)),
             Err(fd) => Err(File {
-                inner: Rc::new(Inner { fd, direct, dio }),
+                inner: Rc::new(Inner {
+                    fd,
+                    direct,
+                    dio,
+                    offload,
+                }),
             }),
         }
     }
@@ -132,6 +147,33 @@ impl File {
     /// Whether the file was opened with O_DIRECT.
     pub fn is_direct(&self) -> bool {
         self.inner.direct
+    }
+
+    /// Sends this file's reads and writes (`read_at`, `write_at`, their
+    /// exact/all, vectored and fixed-buffer forms) to the kernel's io-wq
+    /// worker threads (IOSQE_ASYNC, [`Offload`])
+    /// instead of trying them inline first. Every clone of the `File`
+    /// sees it. For O_DIRECT on a device that rewards parallel
+    /// submission this trades CPU for IOPS: on this project's virtual
+    /// disk, random 4 KiB O_DIRECT reads at 32 in flight gained ~15% IOPS
+    /// at ~1.3× the CPU per IO (fio's io_uring engine gets its edge over a
+    /// plain loop the same way). For page-cache I/O it only costs.
+    pub fn set_offload(&self, on: bool) {
+        self.inner.offload.set(on);
+    }
+
+    /// Whether [`set_offload`](File::set_offload) is on.
+    pub fn offload(&self) -> bool {
+        self.inner.offload.get()
+    }
+
+    /// Submits `op`, as [`Offload`] when this file asks for it.
+    async fn submit<T: OpCode>(&self, op: T) -> T::Output {
+        if self.offload() {
+            Op::submit(Offload(op)).await
+        } else {
+            Op::submit(op).await
+        }
     }
 
     /// The O_DIRECT alignment the kernel reported (STATX_DIOALIGN, 6.1+),
@@ -189,7 +231,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_total(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::read_at(&self.inner.fd, buf, pos).await;
+        let (res, buf) = self.submit(Read::new(&self.inner.fd, buf, pos)).await;
         (self.explain(res), buf)
     }
 
@@ -204,7 +246,11 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_total(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::read_exact_at(&self.inner.fd, buf, pos).await;
+        let (res, buf) = if self.offload() {
+            rio::read_exact_at_offloaded(&self.inner.fd, buf, pos).await
+        } else {
+            rio::read_exact_at(&self.inner.fd, buf, pos).await
+        };
         (self.explain(res), buf)
     }
 
@@ -219,7 +265,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_init(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::write_at(&self.inner.fd, buf, pos).await;
+        let (res, buf) = self.submit(Write::new(&self.inner.fd, buf, pos)).await;
         (self.explain(res), buf)
     }
 
@@ -234,7 +280,11 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_init(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = rio::write_all_at(&self.inner.fd, buf, pos).await;
+        let (res, buf) = if self.offload() {
+            rio::write_all_at_offloaded(&self.inner.fd, buf, pos).await
+        } else {
+            rio::write_all_at(&self.inner.fd, buf, pos).await
+        };
         (self.explain(res), buf)
     }
 
@@ -251,7 +301,7 @@ impl File {
                 return (Err(e), bufs);
             }
         }
-        let (res, bufs) = rio::readv_at(&self.inner.fd, bufs, pos).await;
+        let (res, bufs) = self.submit(Readv::new(&self.inner.fd, bufs, pos)).await;
         (self.explain(res), bufs)
     }
 
@@ -267,7 +317,7 @@ impl File {
                 return (Err(e), bufs);
             }
         }
-        let (res, bufs) = rio::writev_at(&self.inner.fd, bufs, pos).await;
+        let (res, bufs) = self.submit(Writev::new(&self.inner.fd, bufs, pos)).await;
         (self.explain(res), bufs)
     }
 
@@ -292,7 +342,7 @@ impl File {
             Some(r) => FileRef::Registered(r.clone()),
             None => FileRef::Fd(self.inner.fd.clone()),
         };
-        let (res, buf) = Op::submit(ReadFixed::new(file, buf, pos)).await;
+        let (res, buf) = self.submit(ReadFixed::new(file, buf, pos)).await;
         (self.explain(res), buf)
     }
 
@@ -317,7 +367,7 @@ impl File {
             Some(r) => FileRef::Registered(r.clone()),
             None => FileRef::Fd(self.inner.fd.clone()),
         };
-        let (res, buf) = Op::submit(WriteFixed::new(file, buf, pos)).await;
+        let (res, buf) = self.submit(WriteFixed::new(file, buf, pos)).await;
         (self.explain(res), buf)
     }
 

@@ -33,6 +33,7 @@ pub struct OpenOptions {
     create_new: bool,
     mode: u32,
     custom_flags: i32,
+    offload: bool,
 }
 
 impl Default for OpenOptions {
@@ -53,6 +54,7 @@ impl OpenOptions {
             create_new: false,
             mode: 0o666,
             custom_flags: 0,
+            offload: false,
         }
     }
 
@@ -121,6 +123,15 @@ impl OpenOptions {
         self
     }
 
+    /// Sends this file's reads and writes to the kernel's io-wq worker
+    /// threads instead of trying them inline first (IOSQE_ASYNC; see
+    /// [`File::set_offload`]). Worth it for O_DIRECT on a device that
+    /// rewards parallel submission; a cost for page-cache I/O.
+    pub fn offload(&mut self, yes: bool) -> &mut Self {
+        self.offload = yes;
+        self
+    }
+
     fn flags(&self) -> io::Result<i32> {
         let access = match (self.read, self.write, self.append) {
             (true, false, false) => libc::O_RDONLY,
@@ -185,7 +196,9 @@ impl OpenOptions {
         } else {
             None
         };
-        Ok(File::from_parts(fd, dio))
+        let file = File::from_parts(fd, dio);
+        file.set_offload(self.offload);
+        Ok(file)
     }
 }
 

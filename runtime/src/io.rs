@@ -20,7 +20,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::{AsyncCancel, Close, Nop, Op, Read, Readv, Timeout, Write, Writev};
+use crate::op::{AsyncCancel, Close, Nop, Offload, Op, Read, Readv, Timeout, Write, Writev};
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -110,11 +110,35 @@ pub async fn close(fd: SharedFd) -> io::Result<()> {
 /// short reads. `UnexpectedEof` if the file ends first; the buffer comes
 /// back either way with what was read.
 pub async fn read_exact_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<(), B> {
+    read_exact_with(fd, buf, offset, false).await
+}
+
+/// [`read_exact_at`] with every read submitted as [`Offload`]
+/// (IOSQE_ASYNC: run by the kernel's io-wq workers).
+pub async fn read_exact_at_offloaded<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    offset: u64,
+) -> BufResult<(), B> {
+    read_exact_with(fd, buf, offset, true).await
+}
+
+async fn read_exact_with<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    offset: u64,
+    offload: bool,
+) -> BufResult<(), B> {
     let total = buf.bytes_total();
     let mut slice = buf.slice(..);
     let mut done = 0usize;
     while done < total {
-        let (res, s) = read_at(fd, slice, advance(offset, done)).await;
+        let read = Read::new(fd, slice, advance(offset, done));
+        let (res, s) = if offload {
+            Op::submit(Offload(read)).await
+        } else {
+            Op::submit(read).await
+        };
         let b = s.into_inner();
         match res {
             Ok(0) => {
@@ -138,11 +162,35 @@ pub async fn read_exact_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> B
 /// Writes all of `buf`'s initialized bytes at `offset`, resubmitting after
 /// short writes. `WriteZero` if the kernel accepts nothing.
 pub async fn write_all_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<(), B> {
+    write_all_with(fd, buf, offset, false).await
+}
+
+/// [`write_all_at`] with every write submitted as [`Offload`]
+/// (IOSQE_ASYNC: run by the kernel's io-wq workers).
+pub async fn write_all_at_offloaded<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    offset: u64,
+) -> BufResult<(), B> {
+    write_all_with(fd, buf, offset, true).await
+}
+
+async fn write_all_with<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    offset: u64,
+    offload: bool,
+) -> BufResult<(), B> {
     let total = buf.bytes_init();
     let mut done = 0usize;
     let mut buf = buf;
     while done < total {
-        let (res, s) = write_at(fd, buf.slice(done..total), advance(offset, done)).await;
+        let write = Write::new(fd, buf.slice(done..total), advance(offset, done));
+        let (res, s) = if offload {
+            Op::submit(Offload(write)).await
+        } else {
+            Op::submit(write).await
+        };
         buf = s.into_inner();
         match res {
             Ok(0) => {
