@@ -23,6 +23,9 @@ struct Inner {
     /// The task waiting in [`close`](crate::io::close) for the other
     /// clones to go.
     closer: Cell<Option<Waker>>,
+    /// `closer` is set: the one thing a drop must look at (a test of a
+    /// `Cell<Option<Waker>>` would take it out and put it back).
+    closing: Cell<bool>,
 }
 
 impl SharedFd {
@@ -32,6 +35,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd,
                 closer: Cell::new(None),
+                closing: Cell::new(false),
             }),
         }
     }
@@ -61,6 +65,7 @@ impl SharedFd {
             return true;
         }
         self.inner.closer.set(Some(waker.clone()));
+        self.inner.closing.set(true);
         false
     }
 }
@@ -69,7 +74,9 @@ impl Drop for SharedFd {
     #[inline]
     fn drop(&mut self) {
         // The clone going away leaves one: wake a task waiting to close.
-        if Rc::strong_count(&self.inner) == 2 {
+        // (An op's clone going away is the common case: test the flag
+        // first.)
+        if self.inner.closing.get() && Rc::strong_count(&self.inner) == 2 {
             self.wake_closer();
         }
     }
@@ -79,6 +86,7 @@ impl SharedFd {
     #[cold]
     #[inline(never)]
     fn wake_closer(&self) {
+        self.inner.closing.set(false);
         if let Some(w) = self.inner.closer.take() {
             w.wake();
         }
