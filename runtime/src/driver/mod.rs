@@ -269,10 +269,16 @@ impl Driver {
     }
 
     /// Keeps a read of the wake eventfd in the ring.
+    #[inline]
     pub(crate) fn arm_wake(&mut self) {
-        if self.wake_armed {
-            return;
+        if !self.wake_armed {
+            self.arm_wake_slow();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn arm_wake_slow(&mut self) {
         let sqe = opcode::Read::new(
             types::Fd(self.wake_fd),
             ptr::addr_of_mut!(*self.wake_buf).cast(),
@@ -394,8 +400,7 @@ impl Driver {
         // to a GeteventsArg (whose `ts` points to a live timespec) of
         // `arg_size` bytes that outlive the call.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_io_uring_enter,
+            io_uring_enter(
                 self.enter_fd,
                 to_submit,
                 u32::from(wait),
@@ -410,10 +415,9 @@ impl Driver {
         if r >= 0 {
             return Ok(());
         }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME) => Ok(()),
-            _ => Err(e),
+        match -r as i32 {
+            libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
 
@@ -466,6 +470,76 @@ impl Driver {
             v.push(WAKE_USER_DATA);
         }
         v
+    }
+}
+
+/// io_uring_enter(2): the result, or `-errno`.
+///
+/// On x86_64 the `syscall` instruction directly (the enter is on every
+/// turn; glibc's variadic `syscall()` shuffles all six arguments and sets
+/// errno, ~10 instructions we do not need); elsewhere `libc::syscall`.
+///
+/// # Safety
+///
+/// As io_uring_enter(2) requires: `arg` is null or points to `arg_size`
+/// readable bytes of the structure `flags` says, valid for the call.
+#[inline]
+unsafe fn io_uring_enter(
+    fd: RawFd,
+    to_submit: u32,
+    min_complete: u32,
+    flags: u32,
+    arg: *const libc::c_void,
+    arg_size: usize,
+) -> isize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: isize;
+        // SAFETY: the x86_64 Linux syscall ABI: number in rax, arguments in
+        // rdi, rsi, rdx, r10, r8, r9, result in rax; the kernel clobbers
+        // rcx and r11 and does not touch the user stack. Memory the kernel
+        // reads or writes (the rings, `arg`) is covered by asm!'s default
+        // (no `nomem`/`readonly`): the compiler assumes any memory may
+        // change.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") libc::SYS_io_uring_enter as isize => ret,
+                in("rdi") fd as isize,
+                in("rsi") to_submit as usize,
+                in("rdx") min_complete as usize,
+                in("r10") flags as usize,
+                in("r8") arg,
+                in("r9") arg_size,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: as the caller promises; libc::syscall passes the
+        // arguments through.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                to_submit,
+                min_complete,
+                flags,
+                arg,
+                arg_size,
+            )
+        };
+        if r < 0 {
+            -(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO) as isize)
+        } else {
+            r as isize
+        }
     }
 }
 
