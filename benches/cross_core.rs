@@ -6,7 +6,9 @@
 //!   closures to core 1 and awaits their `RemoteHandle`s (MSG_RING wakes
 //!   both ways);
 //! - `coring-mpsc`: the same two cores, tokio::sync::mpsc between them;
-//! - `spin-spawn`, `spin-mpsc`: the same on two cores built with
+//! - `coring-chan`: the same two cores, coring's own SPSC channel
+//!   (`coring::channel::bounded`) between them;
+//! - `spin-spawn`, `spin-mpsc`, `spin-chan`: the same on two cores built with
 //!   `Builder::spin_before_park(50 us)`: an idle core busy-waits that long
 //!   before it parks, so a message finds it awake (costs CPU while idle);
 //! - `tokio-mt`: tokio's multi-thread runtime with 2 workers (pinned to
@@ -167,6 +169,60 @@ mod coring_side {
                     // The closures run as tasks; make sure all did.
                     while s1.run(|| RECEIVED.with(Cell::get)).await.expect("count") < n {}
                     t.elapsed()
+                })
+                .wait()
+                .expect("core 0")
+        }
+
+        /// coring channel round trips from core 0 to an echo task on
+        /// core 1.
+        pub fn chan_rtt(&self, n: u64) -> Vec<u32> {
+            let (mut ping_tx, mut ping_rx) = coring::channel::bounded::<u64>(CAP);
+            let (mut pong_tx, mut pong_rx) = coring::channel::bounded::<u64>(CAP);
+            drop(self.s1.spawn(async move {
+                while let Some(v) = ping_rx.recv().await {
+                    if pong_tx.send(v + 1).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+            self.s0
+                .spawn(async move {
+                    let mut lat = Vec::with_capacity(n as usize);
+                    for i in 0..n {
+                        let t = Instant::now();
+                        ping_tx.send(i).await.expect("echo alive");
+                        let v = pong_rx.recv().await.expect("echo alive");
+                        lat.push(elapsed_ns(t));
+                        assert_eq!(v, i + 1);
+                    }
+                    lat
+                })
+                .wait()
+                .expect("core 0")
+        }
+
+        /// `n` messages on a coring channel from core 0 to core 1.
+        pub fn chan_oneway(&self, n: u64) -> Duration {
+            let (mut tx, mut rx) = coring::channel::bounded::<u64>(CAP);
+            let (done_tx, done_rx) = oneshot::channel::<u64>();
+            drop(self.s1.spawn(async move {
+                let mut sum = 0;
+                for _ in 0..n {
+                    sum += rx.recv().await.expect("sender alive");
+                }
+                let _ = done_tx.send(sum);
+            }));
+            self.s0
+                .spawn(async move {
+                    let t = Instant::now();
+                    for i in 0..n {
+                        tx.send(i).await.expect("receiver alive");
+                    }
+                    let sum = done_rx.await.expect("receiver done");
+                    let took = t.elapsed();
+                    assert_eq!(sum, n * (n - 1) / 2);
+                    took
                 })
                 .wait()
                 .expect("core 0")
@@ -445,17 +501,44 @@ enum Cross {
     TokioCt2,
     SpinSpawn,
     SpinMpsc,
+    CoringChan,
+    SpinChan,
 }
 
 impl Cross {
-    const ALL: [Cross; 6] = [
+    const ALL: [Cross; 8] = [
         Cross::CoringSpawn,
         Cross::CoringMpsc,
         Cross::TokioMt,
         Cross::TokioCt2,
         Cross::SpinSpawn,
         Cross::SpinMpsc,
+        Cross::CoringChan,
+        Cross::SpinChan,
     ];
+
+    /// The ratio rows: (coring contender, tokio contender).
+    const PAIRS: [(Cross, Cross); 12] = [
+        (Cross::CoringChan, Cross::TokioMt),
+        (Cross::CoringMpsc, Cross::TokioMt),
+        (Cross::CoringSpawn, Cross::TokioMt),
+        (Cross::CoringChan, Cross::TokioCt2),
+        (Cross::CoringMpsc, Cross::TokioCt2),
+        (Cross::CoringSpawn, Cross::TokioCt2),
+        (Cross::SpinChan, Cross::TokioMt),
+        (Cross::SpinMpsc, Cross::TokioMt),
+        (Cross::SpinSpawn, Cross::TokioMt),
+        (Cross::SpinChan, Cross::TokioCt2),
+        (Cross::SpinMpsc, Cross::TokioCt2),
+        (Cross::SpinSpawn, Cross::TokioCt2),
+    ];
+
+    fn index(self) -> usize {
+        Cross::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every contender is in ALL")
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -465,6 +548,8 @@ impl Cross {
             Cross::TokioCt2 => "tokio-ct2",
             Cross::SpinSpawn => "spin-spawn",
             Cross::SpinMpsc => "spin-mpsc",
+            Cross::CoringChan => "coring-chan",
+            Cross::SpinChan => "spin-chan",
         }
     }
 }
@@ -498,6 +583,8 @@ impl CrossContenders {
             Cross::TokioCt2 => (tokio_side::ct2_rtt(n), Some(1.0)),
             Cross::SpinSpawn => (self.spin.spawn_rtt(n), None),
             Cross::SpinMpsc => (self.spin.mpsc_rtt(n), None),
+            Cross::CoringChan => (self.coring.chan_rtt(n), None),
+            Cross::SpinChan => (self.spin.chan_rtt(n), None),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         lat.sort_unstable();
@@ -520,6 +607,8 @@ impl CrossContenders {
             Cross::TokioCt2 => tokio_side::ct2_oneway(n),
             Cross::SpinSpawn => self.spin.spawn_oneway(n),
             Cross::SpinMpsc => self.spin.mpsc_oneway(n),
+            Cross::CoringChan => self.coring.chan_oneway(n),
+            Cross::SpinChan => self.spin.chan_oneway(n),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         (took.as_nanos() as f64 / n as f64, cpu)
@@ -604,16 +693,7 @@ fn cross_core(n: u64, repeats: usize) {
         "{:<27} {:>10} {:>9} {:>10} {:>9}",
         "", "median", "paired", "p99", "paired"
     );
-    for (a, bb) in [
-        (1, 2),
-        (0, 2),
-        (1, 3),
-        (0, 3),
-        (5, 2),
-        (4, 2),
-        (5, 3),
-        (4, 3),
-    ] {
+    for (a, bb) in Cross::PAIRS.map(|(a, b)| (a.index(), b.index())) {
         let meds = |i: usize| field(&rtt[i], |s| s.median);
         let p99s = |i: usize| field(&rtt[i], |s| s.p99);
         let ratio = |x: Vec<f64>, y: Vec<f64>| median(&x).zip(median(&y)).map(|(x, y)| x / y);
@@ -650,16 +730,7 @@ fn cross_core(n: u64, repeats: usize) {
     println!();
     println!("one-way ratios of time per message (<1 = coring faster)");
     println!("{:<27} {:>10} {:>9} {:>10}", "", "median", "paired", "cpu");
-    for (a, bb) in [
-        (1, 2),
-        (0, 2),
-        (1, 3),
-        (0, 3),
-        (5, 2),
-        (4, 2),
-        (5, 3),
-        (4, 3),
-    ] {
+    for (a, bb) in Cross::PAIRS.map(|(a, b)| (a.index(), b.index())) {
         let wall = |i: usize| -> Vec<f64> { oneway[i].iter().map(|s| s.0).collect() };
         let cpu = |i: usize| -> Vec<f64> { oneway[i].iter().map(|s| s.1).collect() };
         let ratio = |x: Vec<f64>, y: Vec<f64>| median(&x).zip(median(&y)).map(|(x, y)| x / y);

@@ -27,6 +27,7 @@
 mod blocking;
 pub mod buf;
 mod builder;
+pub mod channel;
 mod context;
 pub mod cores;
 mod driver;
