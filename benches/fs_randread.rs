@@ -2,7 +2,8 @@
 //! page-cache-hot and O_DIRECT, plus sequential 1 MiB reads: coring
 //! (plain; with fixed buffers + a registered file; and `coring-wq`, every
 //! read offloaded to io-wq with `File::set_offload`), a hand-written
-//! io-uring loop with the same reads in flight (the floor), tokio::fs,
+//! io-uring loop with the same reads in flight (the floor; `raw-eager` is
+//! the same loop submitting each read by itself as fio does), tokio::fs,
 //! monoio's fs, and fio's io_uring engine when `fio` is on PATH.
 //!
 //! Reports IOPS and CPU per IO (process utime+stime over the window),
@@ -261,8 +262,15 @@ struct Cell_ {
 
 // ------------------------------------------------------------ contenders
 
-/// The floor: one io_uring, `qd` reads in flight, resubmitted as they come.
-fn raw(c: Cell_, seq: bool) -> Run {
+/// The floor: one io_uring, `qd` reads in flight, resubmitted as they come:
+/// every CQE the kernel posted is handled, then the new reads go in with
+/// one `io_uring_enter` that also waits for the next CQE (what coring's
+/// turn does). With `eager` (`raw-eager`), fio's pattern instead: one CQE
+/// at a time, each new read submitted at once by its own enter (which
+/// also posts the CQEs that came meanwhile).
+fn raw(c: Cell_, seq: bool, eager: bool) -> Run {
+    /// IORING_ENTER_GETEVENTS (io_uring.h).
+    const ENTER_GETEVENTS: u32 = 1;
     on_thread(true, move || {
         use io_uring::{opcode, types, IoUring};
         let mut oo = std::fs::OpenOptions::new();
@@ -308,6 +316,37 @@ fn raw(c: Cell_, seq: bool) -> Run {
             let mut inflight = c.qd;
             let mut stop = false;
             let mut done: Vec<(u64, i32)> = Vec::with_capacity(c.qd);
+            while eager && inflight > 0 {
+                let cqe: Option<io_uring::cqueue::Entry> = ring.completion().next();
+                let Some(e) = cqe else {
+                    ring.submit_and_wait(1).unwrap();
+                    continue;
+                };
+                let (i, res) = (e.user_data(), e.result());
+                assert_eq!(res, len as i32, "raw read failed: {res}");
+                ios += 1;
+                inflight -= 1;
+                if !stop && stop_now(ios, deadline) {
+                    stop = true;
+                }
+                if !stop {
+                    let b = &mut bufs[i as usize];
+                    let e = opcode::Read::new(fd, b.as_mut_ptr_for_bench(), len as u32)
+                        .offset(off(&mut rng))
+                        .build()
+                        .user_data(i);
+                    // SAFETY: as above.
+                    unsafe { ring.submission().push(&e).unwrap() };
+                    inflight += 1;
+                    // SAFETY: io_uring_enter(to_submit 1, min_complete 0,
+                    // IORING_ENTER_GETEVENTS) with no argument pointer.
+                    unsafe {
+                        ring.submitter()
+                            .enter::<libc::sigset_t>(1, 0, ENTER_GETEVENTS, None)
+                            .unwrap()
+                    };
+                }
+            }
             while inflight > 0 {
                 ring.submit_and_wait(1).unwrap();
                 done.clear();
@@ -725,8 +764,9 @@ fn spread(v: &[f64]) -> f64 {
     (mx - mn) / median(v) * 100.0
 }
 
-const CONTENDERS: [&str; 7] = [
+const CONTENDERS: [&str; 8] = [
     "raw",
+    "raw-eager",
     "coring",
     "coring-fixed",
     "coring-wq",
@@ -734,8 +774,8 @@ const CONTENDERS: [&str; 7] = [
     "monoio",
     "fio",
 ];
-const COLORS: [&str; 7] = [
-    "#222222", "#d62728", "#ff7f0e", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd",
+const COLORS: [&str; 8] = [
+    "#222222", "#8c8c8c", "#d62728", "#ff7f0e", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd",
 ];
 
 fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
@@ -883,7 +923,8 @@ fn main() {
                     let c = c.clone();
                     let seq = workload == "seq1m";
                     let r = match (row.who, seq) {
-                        ("raw", s) => Some(raw(c, s)),
+                        ("raw", s) => Some(raw(c, s, false)),
+                        ("raw-eager", false) => Some(raw(c, false, true)),
                         ("coring", false) => Some(coring_plain(c, false)),
                         ("coring-wq", false) => Some(coring_plain(c, true)),
                         ("coring", true) => Some(coring_seq(c)),
