@@ -15,6 +15,10 @@
 //!   CPUs 0 and 1), tokio::sync::mpsc between two tasks. Tokio decides
 //!   where the tasks run: the `cross` column says how many round trips
 //!   really went between the two workers;
+//! - `tokio-mt-x`: tokio's multi-thread runtime with one worker pinned to
+//!   CPU 1, the other task in `block_on` on a thread pinned to CPU 0, so
+//!   that every message crosses (the same runtime as `tokio-mt`, made to
+//!   do what the cross-core contenders do);
 //! - `tokio-ct2`: two tokio current_thread runtimes, one per pinned thread,
 //!   tokio::sync::mpsc between them (tokio's own thread-per-core shape).
 //!
@@ -366,6 +370,62 @@ mod tokio_side {
         }
     }
 
+    /// tokio's multi-thread runtime with one worker, pinned to CPU 1, and
+    /// the other task in `block_on` on a thread pinned to CPU 0: the same
+    /// runtime, but every message really crosses between the two CPUs.
+    pub struct MtCross {
+        rt: Arc<tokio::runtime::Runtime>,
+    }
+
+    impl MtCross {
+        pub fn new() -> std::io::Result<Self> {
+            let started = Arc::new(AtomicUsize::new(0));
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .on_thread_start(move || {
+                    if started.fetch_add(1, SeqCst) == 0 {
+                        if let Err(e) = super::pin_to_cpu(1) {
+                            eprintln!("warning: tokio worker not pinned to CPU 1: {e}");
+                        }
+                        WORKER.with(|w| w.set(1));
+                    }
+                })
+                .build()?;
+            Ok(MtCross { rt: Arc::new(rt) })
+        }
+
+        /// Runs `f` in `block_on` on a new thread pinned to CPU 0.
+        fn on_cpu0<T: Send + 'static>(
+            &self,
+            f: impl std::future::Future<Output = T> + Send + 'static,
+        ) -> T {
+            let rt = self.rt.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = super::pin_to_cpu(0) {
+                    eprintln!("warning: not pinned to CPU 0: {e}");
+                }
+                WORKER.with(|w| w.set(0));
+                rt.block_on(f)
+            })
+            .join()
+            .expect("block_on thread")
+        }
+
+        pub fn rtt(&self, n: u64) -> (Vec<u32>, f64) {
+            let (ping_tx, ping_rx) = mpsc::channel::<u64>(CAP);
+            let (pong_tx, pong_rx) = mpsc::channel::<u64>(CAP);
+            self.rt.spawn(echo(ping_rx, pong_tx));
+            self.on_cpu0(ping(ping_tx, pong_rx, n))
+        }
+
+        pub fn oneway(&self, n: u64) -> Duration {
+            let (tx, rx) = mpsc::channel::<u64>(CAP);
+            let (done_tx, done_rx) = oneshot::channel::<u64>();
+            self.rt.spawn(consume(rx, done_tx, n));
+            self.on_cpu0(produce(tx, done_rx, n))
+        }
+    }
+
     async fn echo(mut rx: mpsc::Receiver<u64>, tx: mpsc::Sender<u64>) {
         while let Some(v) = rx.recv().await {
             // The answer says which worker echoed it.
@@ -503,10 +563,11 @@ enum Cross {
     SpinMpsc,
     CoringChan,
     SpinChan,
+    TokioMtX,
 }
 
 impl Cross {
-    const ALL: [Cross; 8] = [
+    const ALL: [Cross; 9] = [
         Cross::CoringSpawn,
         Cross::CoringMpsc,
         Cross::TokioMt,
@@ -515,10 +576,14 @@ impl Cross {
         Cross::SpinMpsc,
         Cross::CoringChan,
         Cross::SpinChan,
+        Cross::TokioMtX,
     ];
 
     /// The ratio rows: (coring contender, tokio contender).
-    const PAIRS: [(Cross, Cross); 12] = [
+    const PAIRS: [(Cross, Cross); 15] = [
+        (Cross::CoringChan, Cross::TokioMtX),
+        (Cross::CoringMpsc, Cross::TokioMtX),
+        (Cross::SpinChan, Cross::TokioMtX),
         (Cross::CoringChan, Cross::TokioMt),
         (Cross::CoringMpsc, Cross::TokioMt),
         (Cross::CoringSpawn, Cross::TokioMt),
@@ -550,6 +615,7 @@ impl Cross {
             Cross::SpinMpsc => "spin-mpsc",
             Cross::CoringChan => "coring-chan",
             Cross::SpinChan => "spin-chan",
+            Cross::TokioMtX => "tokio-mt-x",
         }
     }
 }
@@ -558,6 +624,7 @@ struct CrossContenders {
     coring: coring_side::Cores,
     spin: coring_side::Cores,
     tokio: tokio_side::Mt,
+    tokio_x: tokio_side::MtCross,
 }
 
 /// One run of `rtt`: median and p99 in ns, CPU ns per round trip, the
@@ -585,6 +652,10 @@ impl CrossContenders {
             Cross::SpinMpsc => (self.spin.mpsc_rtt(n), None),
             Cross::CoringChan => (self.coring.chan_rtt(n), None),
             Cross::SpinChan => (self.spin.chan_rtt(n), None),
+            Cross::TokioMtX => {
+                let (lat, cross) = self.tokio_x.rtt(n);
+                (lat, Some(cross))
+            }
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         lat.sort_unstable();
@@ -609,6 +680,7 @@ impl CrossContenders {
             Cross::SpinMpsc => self.spin.mpsc_oneway(n),
             Cross::CoringChan => self.coring.chan_oneway(n),
             Cross::SpinChan => self.spin.chan_oneway(n),
+            Cross::TokioMtX => self.tokio_x.oneway(n),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;
         (took.as_nanos() as f64 / n as f64, cpu)
@@ -629,6 +701,7 @@ fn cross_core(n: u64, repeats: usize) {
         spin: coring_side::Cores::new(Some(Duration::from_micros(50)))
             .expect("spinning coring cores on CPUs 0 and 1"),
         tokio: tokio_side::Mt::new().expect("tokio multi-thread runtime"),
+        tokio_x: tokio_side::MtCross::new().expect("tokio multi-thread runtime, 1 worker"),
     };
     let warm = (n / 10).max(1);
     for c in Cross::ALL {
