@@ -15,6 +15,9 @@
 //!   CPUs 0 and 1), tokio::sync::mpsc between two tasks. Tokio decides
 //!   where the tasks run: the `cross` column says how many round trips
 //!   really went between the two workers;
+//! - `coring-local`: tokio::sync::mpsc between two tasks on one coring
+//!   core, the shape tokio-mt's scheduler picks for itself (it ran both
+//!   tasks on one worker): same-thread against same-thread;
 //! - `tokio-mt-x`: tokio's multi-thread runtime with one worker pinned to
 //!   CPU 1, the other task in `block_on` on a thread pinned to CPU 0, so
 //!   that every message crosses (the same runtime as `tokio-mt`, made to
@@ -128,11 +131,13 @@ mod coring_side {
                 .expect("core 0")
         }
 
-        /// tokio mpsc round trips from core 0 to an echo task on core 1.
-        pub fn mpsc_rtt(&self, n: u64) -> Vec<u32> {
+        /// tokio mpsc round trips from core 0 to an echo task on core 1
+        /// (on core 0 too with `local`).
+        pub fn mpsc_rtt(&self, n: u64, local: bool) -> Vec<u32> {
             let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(CAP);
             let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(CAP);
-            drop(self.s1.spawn(async move {
+            let target = if local { &self.s0 } else { &self.s1 };
+            drop(target.spawn(async move {
                 while let Some(v) = ping_rx.recv().await {
                     if pong_tx.send(v + 1).await.is_err() {
                         break;
@@ -232,11 +237,13 @@ mod coring_side {
                 .expect("core 0")
         }
 
-        /// `n` messages on a tokio mpsc from core 0 to core 1.
-        pub fn mpsc_oneway(&self, n: u64) -> Duration {
+        /// `n` messages on a tokio mpsc from core 0 to core 1 (to another
+        /// task on core 0 with `local`).
+        pub fn mpsc_oneway(&self, n: u64, local: bool) -> Duration {
             let (tx, mut rx) = mpsc::channel::<u64>(CAP);
             let (done_tx, done_rx) = oneshot::channel::<u64>();
-            drop(self.s1.spawn(async move {
+            let target = if local { &self.s0 } else { &self.s1 };
+            drop(target.spawn(async move {
                 let mut sum = 0;
                 for _ in 0..n {
                     sum += rx.recv().await.expect("sender alive");
@@ -564,10 +571,11 @@ enum Cross {
     CoringChan,
     SpinChan,
     TokioMtX,
+    CoringLocal,
 }
 
 impl Cross {
-    const ALL: [Cross; 9] = [
+    const ALL: [Cross; 10] = [
         Cross::CoringSpawn,
         Cross::CoringMpsc,
         Cross::TokioMt,
@@ -577,10 +585,12 @@ impl Cross {
         Cross::CoringChan,
         Cross::SpinChan,
         Cross::TokioMtX,
+        Cross::CoringLocal,
     ];
 
     /// The ratio rows: (coring contender, tokio contender).
-    const PAIRS: [(Cross, Cross); 15] = [
+    const PAIRS: [(Cross, Cross); 16] = [
+        (Cross::CoringLocal, Cross::TokioMt),
         (Cross::CoringChan, Cross::TokioMtX),
         (Cross::CoringMpsc, Cross::TokioMtX),
         (Cross::SpinChan, Cross::TokioMtX),
@@ -616,6 +626,7 @@ impl Cross {
             Cross::CoringChan => "coring-chan",
             Cross::SpinChan => "spin-chan",
             Cross::TokioMtX => "tokio-mt-x",
+            Cross::CoringLocal => "coring-local",
         }
     }
 }
@@ -642,14 +653,15 @@ impl CrossContenders {
         let cpu0 = process_cpu();
         let (mut lat, cross) = match c {
             Cross::CoringSpawn => (self.coring.spawn_rtt(n), None),
-            Cross::CoringMpsc => (self.coring.mpsc_rtt(n), None),
+            Cross::CoringMpsc => (self.coring.mpsc_rtt(n, false), None),
+            Cross::CoringLocal => (self.coring.mpsc_rtt(n, true), None),
             Cross::TokioMt => {
                 let (lat, cross) = self.tokio.rtt(n);
                 (lat, Some(cross))
             }
             Cross::TokioCt2 => (tokio_side::ct2_rtt(n), Some(1.0)),
             Cross::SpinSpawn => (self.spin.spawn_rtt(n), None),
-            Cross::SpinMpsc => (self.spin.mpsc_rtt(n), None),
+            Cross::SpinMpsc => (self.spin.mpsc_rtt(n, false), None),
             Cross::CoringChan => (self.coring.chan_rtt(n), None),
             Cross::SpinChan => (self.spin.chan_rtt(n), None),
             Cross::TokioMtX => {
@@ -673,11 +685,12 @@ impl CrossContenders {
         let cpu0 = process_cpu();
         let took = match c {
             Cross::CoringSpawn => self.coring.spawn_oneway(n),
-            Cross::CoringMpsc => self.coring.mpsc_oneway(n),
+            Cross::CoringMpsc => self.coring.mpsc_oneway(n, false),
+            Cross::CoringLocal => self.coring.mpsc_oneway(n, true),
             Cross::TokioMt => self.tokio.oneway(n),
             Cross::TokioCt2 => tokio_side::ct2_oneway(n),
             Cross::SpinSpawn => self.spin.spawn_oneway(n),
-            Cross::SpinMpsc => self.spin.mpsc_oneway(n),
+            Cross::SpinMpsc => self.spin.mpsc_oneway(n, false),
             Cross::CoringChan => self.coring.chan_oneway(n),
             Cross::SpinChan => self.spin.chan_oneway(n),
             Cross::TokioMtX => self.tokio_x.oneway(n),
