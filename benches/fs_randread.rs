@@ -1,7 +1,9 @@
 //! Random 4 KiB reads over a 1 GiB file at queue depth 1, 32 and 128,
 //! page-cache-hot and O_DIRECT, plus sequential 1 MiB reads: coring
-//! (plain; with fixed buffers + a registered file; and `coring-wq`, every
-//! read offloaded to io-wq with `File::set_offload`), a hand-written
+//! (plain; with fixed buffers + a registered file; `coring-b4`, the
+//! runtime submitting every 4 SQEs with `Builder::submit_batch(4)`; and
+//! `coring-wq`, every read offloaded to io-wq with `File::set_offload`), a
+//! hand-written
 //! io-uring loop with the same reads in flight (the floor; `raw-eager` is
 //! the same loop submitting each read by itself as fio does), tokio::fs,
 //! monoio's fs, and fio's io_uring engine when `fio` is on PATH.
@@ -397,9 +399,17 @@ async fn open_coring(c: &Cell_) -> File {
 }
 
 /// coring: `qd` tasks, each a loop of `File::read_at`.
-fn coring_plain(c: Cell_, offload: bool) -> Run {
+/// coring: `qd` tasks looping on `File::read_at`; with `offload` every read
+/// goes to io-wq (`coring-wq`); with `batch` the runtime submits every
+/// `batch` SQEs instead of once a turn (`coring-b4`,
+/// `Builder::submit_batch`).
+fn coring_plain(c: Cell_, offload: bool, batch: u32) -> Run {
     on_thread(true, move || {
-        let rt = coring::Runtime::builder().entries(256).build().unwrap();
+        let rt = coring::Runtime::builder()
+            .entries(256)
+            .submit_batch(batch)
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let f = open_coring(&c).await;
             // coring-wq: every read as IOSQE_ASYNC, on the kernel's io-wq
@@ -764,18 +774,20 @@ fn spread(v: &[f64]) -> f64 {
     (mx - mn) / median(v) * 100.0
 }
 
-const CONTENDERS: [&str; 8] = [
+const CONTENDERS: [&str; 9] = [
     "raw",
     "raw-eager",
     "coring",
     "coring-fixed",
+    "coring-b4",
     "coring-wq",
     "tokio",
     "monoio",
     "fio",
 ];
-const COLORS: [&str; 8] = [
-    "#222222", "#8c8c8c", "#d62728", "#ff7f0e", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd",
+const COLORS: [&str; 9] = [
+    "#222222", "#8c8c8c", "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#1f77b4", "#2ca02c",
+    "#9467bd",
 ];
 
 fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
@@ -925,8 +937,9 @@ fn main() {
                     let r = match (row.who, seq) {
                         ("raw", s) => Some(raw(c, s, false)),
                         ("raw-eager", false) => Some(raw(c, false, true)),
-                        ("coring", false) => Some(coring_plain(c, false)),
-                        ("coring-wq", false) => Some(coring_plain(c, true)),
+                        ("coring", false) => Some(coring_plain(c, false, 0)),
+                        ("coring-b4", false) => Some(coring_plain(c, false, 4)),
+                        ("coring-wq", false) => Some(coring_plain(c, true, 0)),
                         ("coring", true) => Some(coring_seq(c)),
                         ("coring-fixed", _) => Some(coring_fixed(c)),
                         ("tokio", s) => Some(tokio_fs(c, s)),

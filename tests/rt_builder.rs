@@ -137,3 +137,29 @@ fn spinning_ring_runs_ops_and_sees_remote_wakes() {
         t.join().unwrap();
     }
 }
+
+/// `submit_batch(n)`: the n-th SQE of a turn goes to the kernel at once,
+/// so a turn of 64 tasks makes about 64 / n extra enters, and every op
+/// still completes.
+#[test]
+fn submit_batch_submits_mid_turn() {
+    fn enters_per_op(rt: &Runtime) -> f64 {
+        let before = rt.metrics();
+        exercise(rt);
+        let after = rt.metrics();
+        (after.enters - before.enters) as f64 / (64.0 * 200.0)
+    }
+    let plain = Runtime::new().unwrap();
+    let batched = Builder::new().submit_batch(4).build().unwrap();
+    let off = Builder::new().submit_batch(0).build().unwrap();
+    let (p, b, o) = (
+        enters_per_op(&plain),
+        enters_per_op(&batched),
+        enters_per_op(&off),
+    );
+    // 64 tasks each push one SQE a turn: one enter per turn plainly, one
+    // per 4 SQEs batched.
+    assert!(p < 0.1, "plain: {p:.3} enters per op");
+    assert!(b >= 0.2, "batch of 4: {b:.3} enters per op");
+    assert!(o < 0.1, "submit_batch(0) is no limit: {o:.3} enters per op");
+}

@@ -99,6 +99,11 @@ pub(crate) struct Driver {
     has_msg_ring: bool,
     pub(crate) reaped: Reaped,
     pub(crate) counters: DriverCounters,
+    /// SQEs that may still be pushed before the turn submits early
+    /// (`Builder::submit_batch`); reset to `submit_batch` by each enter.
+    /// u32::MAX without a limit: the SQ fills (and is submitted) first.
+    batch_left: u32,
+    submit_batch: u32,
 }
 
 impl Driver {
@@ -120,7 +125,13 @@ impl Driver {
             has_msg_ring: false,
             reaped: Reaped::default(),
             counters: DriverCounters::default(),
+            batch_left: u32::MAX,
+            submit_batch: match cfg.submit_batch {
+                Some(n) if !flags.sqpoll => n,
+                _ => u32::MAX,
+            },
         };
+        d.batch_left = d.submit_batch;
         let mut probe = io_uring::Probe::new();
         if d.ring.submitter().register_probe(&mut probe).is_ok() {
             d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
@@ -212,9 +223,22 @@ impl Driver {
                     // as submitted now.
                     self.counters.submitted += 1;
                 }
+                self.batch_left -= 1;
+                if self.batch_left == 0 {
+                    self.submit_batch_now();
+                }
                 return;
             }
             self.make_room();
+        }
+    }
+
+    /// `Builder::submit_batch`: enough SQEs wait; submit them now.
+    #[cold]
+    #[inline(never)]
+    fn submit_batch_now(&mut self) {
+        if let Err(e) = self.enter_raw(false, None, 0) {
+            fatal(e);
         }
     }
 
@@ -341,6 +365,7 @@ impl Driver {
     }
 
     fn enter_raw(&mut self, wait: bool, timeout: Option<Duration>, extra: u32) -> io::Result<()> {
+        self.batch_left = self.submit_batch;
         let sq = self.ring.submission();
         let before = sq.len();
         let overflow = sq.cq_overflow();

@@ -13,6 +13,8 @@ pub(crate) struct RingConfig {
     pub(crate) single_issuer: bool,
     pub(crate) defer_taskrun: bool,
     pub(crate) coop_taskrun: bool,
+    /// Submit once this many SQEs wait, not only at the turn's end.
+    pub(crate) submit_batch: Option<u32>,
 }
 
 /// The flags the kernel took.
