@@ -863,9 +863,17 @@ fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
                 );
             }
             if pi == 0 {
+                // Legend entries side by side, each as wide as its name.
+                let lx = x0
+                    + pad
+                    + 10.0
+                    + CONTENDERS[..ci]
+                        .iter()
+                        .map(|w| 26.0 + 7.0 * w.len() as f64)
+                        .sum::<f64>();
                 s += &format!(
-                    "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{who}</text>\n",
-                    x0 + pad + 10.0 + ci as f64 * 100.0, h + 14.0, COLORS[ci], x0 + pad + 24.0 + ci as f64 * 100.0, h + 23.0
+                    "<rect x=\"{lx}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{who}</text>\n",
+                    h + 14.0, COLORS[ci], lx + 14.0, h + 23.0
                 );
             }
         }
