@@ -75,8 +75,53 @@ fn process_cpu() -> Duration {
 mod coring_side {
     use super::{elapsed_ns, CAP, DEPTH};
     use std::cell::Cell;
+    use std::future::Future;
     use std::time::{Duration, Instant};
     use tokio::sync::{mpsc, oneshot};
+
+    /// A bounded channel of `u64`s, as the cross-core workloads use it.
+    pub trait Pipe: 'static {
+        type Tx: Send + 'static;
+        type Rx: Send + 'static;
+        fn pair() -> (Self::Tx, Self::Rx);
+        /// False once the receiver is gone.
+        fn send(tx: &mut Self::Tx, v: u64) -> impl Future<Output = bool> + Send;
+        fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send;
+    }
+
+    /// tokio::sync::mpsc.
+    pub struct TokioMpsc;
+
+    impl Pipe for TokioMpsc {
+        type Tx = mpsc::Sender<u64>;
+        type Rx = mpsc::Receiver<u64>;
+        fn pair() -> (Self::Tx, Self::Rx) {
+            mpsc::channel(CAP)
+        }
+        async fn send(tx: &mut Self::Tx, v: u64) -> bool {
+            tx.send(v).await.is_ok()
+        }
+        async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+            rx.recv().await
+        }
+    }
+
+    /// coring's SPSC channel.
+    pub struct CoringChan;
+
+    impl Pipe for CoringChan {
+        type Tx = coring::channel::Sender<u64>;
+        type Rx = coring::channel::Receiver<u64>;
+        fn pair() -> (Self::Tx, Self::Rx) {
+            coring::channel::bounded(CAP)
+        }
+        async fn send(tx: &mut Self::Tx, v: u64) -> bool {
+            tx.send(v).await.is_ok()
+        }
+        async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+            rx.recv().await
+        }
+    }
 
     thread_local! {
         /// Messages core 1 got in the `oneway` spawn workload.
@@ -131,15 +176,15 @@ mod coring_side {
                 .expect("core 0")
         }
 
-        /// tokio mpsc round trips from core 0 to an echo task on core 1
-        /// (on core 0 too with `local`).
-        pub fn mpsc_rtt(&self, n: u64, local: bool) -> Vec<u32> {
-            let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(CAP);
-            let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(CAP);
+        /// Round trips on two `P` channels from core 0 to an echo task on
+        /// core 1 (on core 0 too with `local`).
+        pub fn pipe_rtt<P: Pipe>(&self, n: u64, local: bool) -> Vec<u32> {
+            let (mut ping_tx, mut ping_rx) = P::pair();
+            let (mut pong_tx, mut pong_rx) = P::pair();
             let target = if local { &self.s0 } else { &self.s1 };
             drop(target.spawn(async move {
-                while let Some(v) = ping_rx.recv().await {
-                    if pong_tx.send(v + 1).await.is_err() {
+                while let Some(v) = P::recv(&mut ping_rx).await {
+                    if !P::send(&mut pong_tx, v + 1).await {
                         break;
                     }
                 }
@@ -149,8 +194,8 @@ mod coring_side {
                     let mut lat = Vec::with_capacity(n as usize);
                     for i in 0..n {
                         let t = Instant::now();
-                        ping_tx.send(i).await.expect("echo alive");
-                        let v = pong_rx.recv().await.expect("echo alive");
+                        assert!(P::send(&mut ping_tx, i).await, "echo alive");
+                        let v = P::recv(&mut pong_rx).await.expect("echo alive");
                         lat.push(elapsed_ns(t));
                         assert_eq!(v, i + 1);
                     }
@@ -183,70 +228,16 @@ mod coring_side {
                 .expect("core 0")
         }
 
-        /// coring channel round trips from core 0 to an echo task on
-        /// core 1.
-        pub fn chan_rtt(&self, n: u64) -> Vec<u32> {
-            let (mut ping_tx, mut ping_rx) = coring::channel::bounded::<u64>(CAP);
-            let (mut pong_tx, mut pong_rx) = coring::channel::bounded::<u64>(CAP);
-            drop(self.s1.spawn(async move {
-                while let Some(v) = ping_rx.recv().await {
-                    if pong_tx.send(v + 1).await.is_err() {
-                        break;
-                    }
-                }
-            }));
-            self.s0
-                .spawn(async move {
-                    let mut lat = Vec::with_capacity(n as usize);
-                    for i in 0..n {
-                        let t = Instant::now();
-                        ping_tx.send(i).await.expect("echo alive");
-                        let v = pong_rx.recv().await.expect("echo alive");
-                        lat.push(elapsed_ns(t));
-                        assert_eq!(v, i + 1);
-                    }
-                    lat
-                })
-                .wait()
-                .expect("core 0")
-        }
-
-        /// `n` messages on a coring channel from core 0 to core 1.
-        pub fn chan_oneway(&self, n: u64) -> Duration {
-            let (mut tx, mut rx) = coring::channel::bounded::<u64>(CAP);
-            let (done_tx, done_rx) = oneshot::channel::<u64>();
-            drop(self.s1.spawn(async move {
-                let mut sum = 0;
-                for _ in 0..n {
-                    sum += rx.recv().await.expect("sender alive");
-                }
-                let _ = done_tx.send(sum);
-            }));
-            self.s0
-                .spawn(async move {
-                    let t = Instant::now();
-                    for i in 0..n {
-                        tx.send(i).await.expect("receiver alive");
-                    }
-                    let sum = done_rx.await.expect("receiver done");
-                    let took = t.elapsed();
-                    assert_eq!(sum, n * (n - 1) / 2);
-                    took
-                })
-                .wait()
-                .expect("core 0")
-        }
-
-        /// `n` messages on a tokio mpsc from core 0 to core 1 (to another
+        /// `n` messages on a `P` channel from core 0 to core 1 (to another
         /// task on core 0 with `local`).
-        pub fn mpsc_oneway(&self, n: u64, local: bool) -> Duration {
-            let (tx, mut rx) = mpsc::channel::<u64>(CAP);
+        pub fn pipe_oneway<P: Pipe>(&self, n: u64, local: bool) -> Duration {
+            let (mut tx, mut rx) = P::pair();
             let (done_tx, done_rx) = oneshot::channel::<u64>();
             let target = if local { &self.s0 } else { &self.s1 };
             drop(target.spawn(async move {
                 let mut sum = 0;
                 for _ in 0..n {
-                    sum += rx.recv().await.expect("sender alive");
+                    sum += P::recv(&mut rx).await.expect("sender alive");
                 }
                 let _ = done_tx.send(sum);
             }));
@@ -254,7 +245,7 @@ mod coring_side {
                 .spawn(async move {
                     let t = Instant::now();
                     for i in 0..n {
-                        tx.send(i).await.expect("receiver alive");
+                        assert!(P::send(&mut tx, i).await, "receiver alive");
                     }
                     let sum = done_rx.await.expect("receiver done");
                     let took = t.elapsed();
@@ -653,17 +644,29 @@ impl CrossContenders {
         let cpu0 = process_cpu();
         let (mut lat, cross) = match c {
             Cross::CoringSpawn => (self.coring.spawn_rtt(n), None),
-            Cross::CoringMpsc => (self.coring.mpsc_rtt(n, false), None),
-            Cross::CoringLocal => (self.coring.mpsc_rtt(n, true), None),
+            Cross::CoringMpsc => (
+                self.coring.pipe_rtt::<coring_side::TokioMpsc>(n, false),
+                None,
+            ),
+            Cross::CoringLocal => (
+                self.coring.pipe_rtt::<coring_side::TokioMpsc>(n, true),
+                None,
+            ),
             Cross::TokioMt => {
                 let (lat, cross) = self.tokio.rtt(n);
                 (lat, Some(cross))
             }
             Cross::TokioCt2 => (tokio_side::ct2_rtt(n), Some(1.0)),
             Cross::SpinSpawn => (self.spin.spawn_rtt(n), None),
-            Cross::SpinMpsc => (self.spin.mpsc_rtt(n, false), None),
-            Cross::CoringChan => (self.coring.chan_rtt(n), None),
-            Cross::SpinChan => (self.spin.chan_rtt(n), None),
+            Cross::SpinMpsc => (self.spin.pipe_rtt::<coring_side::TokioMpsc>(n, false), None),
+            Cross::CoringChan => (
+                self.coring.pipe_rtt::<coring_side::CoringChan>(n, false),
+                None,
+            ),
+            Cross::SpinChan => (
+                self.spin.pipe_rtt::<coring_side::CoringChan>(n, false),
+                None,
+            ),
             Cross::TokioMtX => {
                 let (lat, cross) = self.tokio_x.rtt(n);
                 (lat, Some(cross))
@@ -685,14 +688,14 @@ impl CrossContenders {
         let cpu0 = process_cpu();
         let took = match c {
             Cross::CoringSpawn => self.coring.spawn_oneway(n),
-            Cross::CoringMpsc => self.coring.mpsc_oneway(n, false),
-            Cross::CoringLocal => self.coring.mpsc_oneway(n, true),
+            Cross::CoringMpsc => self.coring.pipe_oneway::<coring_side::TokioMpsc>(n, false),
+            Cross::CoringLocal => self.coring.pipe_oneway::<coring_side::TokioMpsc>(n, true),
             Cross::TokioMt => self.tokio.oneway(n),
             Cross::TokioCt2 => tokio_side::ct2_oneway(n),
             Cross::SpinSpawn => self.spin.spawn_oneway(n),
-            Cross::SpinMpsc => self.spin.mpsc_oneway(n, false),
-            Cross::CoringChan => self.coring.chan_oneway(n),
-            Cross::SpinChan => self.spin.chan_oneway(n),
+            Cross::SpinMpsc => self.spin.pipe_oneway::<coring_side::TokioMpsc>(n, false),
+            Cross::CoringChan => self.coring.pipe_oneway::<coring_side::CoringChan>(n, false),
+            Cross::SpinChan => self.spin.pipe_oneway::<coring_side::CoringChan>(n, false),
             Cross::TokioMtX => self.tokio_x.oneway(n),
         };
         let cpu = (process_cpu() - cpu0).as_nanos() as f64 / n as f64;

@@ -305,57 +305,39 @@ fn raw(c: Cell_, seq: bool, eager: bool) -> Run {
         };
         let deadline = Instant::now() + Duration::from_secs_f64(c.secs);
         measure(|| {
-            for (i, b) in bufs.iter_mut().enumerate() {
+            // Pushes the read of slot `i` into its buffer at `offset`.
+            let push = |ring: &mut IoUring, b: &mut AlignedBuf, i: u64, offset: u64| {
                 let e = opcode::Read::new(fd, b.as_mut_ptr_for_bench(), len as u32)
-                    .offset(off(&mut rng))
+                    .offset(offset)
                     .build()
-                    .user_data(i as u64);
+                    .user_data(i);
                 // SAFETY: the buffer lives in `bufs` until the ring is dropped
                 // after every CQE is reaped below.
                 unsafe { ring.submission().push(&e).unwrap() };
+            };
+            for (i, b) in bufs.iter_mut().enumerate() {
+                push(&mut ring, b, i as u64, off(&mut rng));
             }
             let mut ios = 0u64;
             let mut inflight = c.qd;
             let mut stop = false;
             let mut done: Vec<(u64, i32)> = Vec::with_capacity(c.qd);
-            while eager && inflight > 0 {
-                let cqe: Option<io_uring::cqueue::Entry> = ring.completion().next();
-                let Some(e) = cqe else {
-                    ring.submit_and_wait(1).unwrap();
-                    continue;
-                };
-                let (i, res) = (e.user_data(), e.result());
-                assert_eq!(res, len as i32, "raw read failed: {res}");
-                ios += 1;
-                inflight -= 1;
-                if !stop && stop_now(ios, deadline) {
-                    stop = true;
-                }
-                if !stop {
-                    let b = &mut bufs[i as usize];
-                    let e = opcode::Read::new(fd, b.as_mut_ptr_for_bench(), len as u32)
-                        .offset(off(&mut rng))
-                        .build()
-                        .user_data(i);
-                    // SAFETY: as above.
-                    unsafe { ring.submission().push(&e).unwrap() };
-                    inflight += 1;
-                    // SAFETY: io_uring_enter(to_submit 1, min_complete 0,
-                    // IORING_ENTER_GETEVENTS) with no argument pointer.
-                    unsafe {
-                        ring.submitter()
-                            .enter::<libc::sigset_t>(1, 0, ENTER_GETEVENTS, None)
-                            .unwrap()
-                    };
-                }
-            }
             while inflight > 0 {
-                ring.submit_and_wait(1).unwrap();
+                // Batched: submit what the last round pushed and wait for a
+                // CQE, then handle all that came. Eager: one CQE at a time,
+                // waiting only when none is there.
+                if !eager || ring.completion().is_empty() {
+                    ring.submit_and_wait(1).unwrap();
+                }
                 done.clear();
-                done.extend(
-                    ring.completion()
-                        .map(|e: io_uring::cqueue::Entry| (e.user_data(), e.result())),
-                );
+                let cqes = ring
+                    .completion()
+                    .map(|e: io_uring::cqueue::Entry| (e.user_data(), e.result()));
+                if eager {
+                    done.extend(cqes.take(1));
+                } else {
+                    done.extend(cqes);
+                }
                 for &(i, res) in &done {
                     assert_eq!(res, len as i32, "raw read failed: {res}");
                     ios += 1;
@@ -363,15 +345,19 @@ fn raw(c: Cell_, seq: bool, eager: bool) -> Run {
                     if !stop && stop_now(ios, deadline) {
                         stop = true;
                     }
-                    if !stop {
-                        let b = &mut bufs[i as usize];
-                        let e = opcode::Read::new(fd, b.as_mut_ptr_for_bench(), len as u32)
-                            .offset(off(&mut rng))
-                            .build()
-                            .user_data(i);
-                        // SAFETY: as above.
-                        unsafe { ring.submission().push(&e).unwrap() };
-                        inflight += 1;
+                    if stop {
+                        continue;
+                    }
+                    push(&mut ring, &mut bufs[i as usize], i, off(&mut rng));
+                    inflight += 1;
+                    if eager {
+                        // SAFETY: io_uring_enter(to_submit 1, min_complete 0,
+                        // IORING_ENTER_GETEVENTS) with no argument pointer.
+                        unsafe {
+                            ring.submitter()
+                                .enter::<libc::sigset_t>(1, 0, ENTER_GETEVENTS, None)
+                                .unwrap()
+                        };
                     }
                 }
             }
