@@ -36,20 +36,40 @@ pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<
 /// takes none.
 pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<(), B> {
     let total = buf.bytes_init();
-    let mut done = 0usize;
-    let mut buf = buf;
+    if total == 0 {
+        return (Ok(()), buf);
+    }
+    // The common case first: one send takes it all (no slice to make and
+    // take apart).
+    let (res, mut buf) = Op::submit(Send::new(fd, buf)).await;
+    let mut done = match sent(res) {
+        Ok(n) => n,
+        Err(e) => return (Err(e), buf),
+    };
     while done < total {
         let (res, slice) = Op::submit(Send::new(fd, buf.slice(done..total))).await;
         buf = slice.into_inner();
-        match res {
-            Ok(0) => {
-                let e = io::Error::new(io::ErrorKind::WriteZero, "the socket took 0 bytes");
-                return (Err(e), buf);
-            }
+        match sent(res) {
             Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return (Err(e), buf),
         }
     }
     (Ok(()), buf)
+}
+
+/// The bytes one send took: `WriteZero` for none, 0 when interrupted (to
+/// send again).
+#[inline]
+fn sent(res: io::Result<usize>) -> io::Result<usize> {
+    match res {
+        Ok(0) => Err(write_zero()),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+#[cold]
+fn write_zero() -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, "the socket took 0 bytes")
 }
