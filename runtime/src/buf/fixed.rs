@@ -246,7 +246,8 @@ impl Drop for PoolInner {
 }
 
 /// One buffer of a [`FixedBufPool`]. Dropping it gives it back to the
-/// pool. It dereferences to its first [`len`](FixedBuf::len) bytes.
+/// pool. It dereferences to its initialized bytes (the length a read set,
+/// or [`set_len`](FixedBuf::set_len)).
 pub struct FixedBuf {
     pool: Rc<PoolInner>,
     index: u16,
