@@ -163,3 +163,43 @@ fn submit_batch_submits_mid_turn() {
     assert!(b >= 0.2, "batch of 4: {b:.3} enters per op");
     assert!(o < 0.1, "submit_batch(0) is no limit: {o:.3} enters per op");
 }
+
+/// Device ops (`op::Device`, what coring::fs uses for O_DIRECT) go to the
+/// kernel every 4 by default, other ops with the turn; `device_batch(0)`
+/// turns that off.
+#[test]
+fn device_ops_are_submitted_in_small_groups() {
+    use coring::op::{Device, Nop, Op};
+    /// Enters per op for 64 tasks × 200 ops, `device` choosing the kind.
+    fn enters_per_op(rt: &Runtime, device: bool) -> f64 {
+        let before = rt.metrics();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| {
+                    coring::spawn(async move {
+                        for _ in 0..200 {
+                            if device {
+                                Op::submit(Device(Nop)).await.unwrap();
+                            } else {
+                                Op::submit(Nop).await.unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let after = rt.metrics();
+        assert_eq!(after.ops_in_flight, 0);
+        (after.enters - before.enters) as f64 / (64.0 * 200.0)
+    }
+    let rt = Runtime::new().unwrap();
+    let (plain, device) = (enters_per_op(&rt, false), enters_per_op(&rt, true));
+    assert!(plain < 0.1, "plain ops: {plain:.3} enters per op");
+    assert!(device >= 0.2, "device ops: {device:.3} enters per op");
+    let off = Builder::new().device_batch(0).build().unwrap();
+    let device_off = enters_per_op(&off, true);
+    assert!(device_off < 0.1, "device_batch(0): {device_off:.3} enters per op");
+}

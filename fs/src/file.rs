@@ -7,8 +7,8 @@ use coring_runtime::buf::{AlignedBuf, BufResult, FixedBuf, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::io as rio;
 use coring_runtime::op::{
-    ftruncate, Fallocate, Fsync, Offload, Op, OpCode, Read, ReadFixed, Readv, Statx, SyncFileRange,
-    Write, WriteFixed, Writev,
+    ftruncate, Device, Fallocate, Fsync, Offload, Op, OpCode, Read, ReadFixed, Readv, Statx,
+    SyncFileRange, Write, WriteFixed, Writev,
 };
 use coring_runtime::registered::{FileRef, FileTable, RegisteredFd};
 use std::cell::Cell;
@@ -167,12 +167,26 @@ impl File {
         self.inner.offload.get()
     }
 
-    /// Submits `op`, as [`Offload`] when this file asks for it.
-    async fn submit<T: OpCode>(&self, op: T) -> T::Output {
+    /// How this file's reads and writes go: as [`Offload`] when it asks
+    /// for it, else as [`Device`] ops for O_DIRECT (submitted in small
+    /// groups as they are pushed, `Builder::device_batch`), else plainly.
+    #[inline]
+    fn via(&self) -> rio::Via {
         if self.offload() {
-            Op::submit(Offload(op)).await
+            rio::Via::Offload
+        } else if self.inner.direct {
+            rio::Via::Device
         } else {
-            Op::submit(op).await
+            rio::Via::Plain
+        }
+    }
+
+    /// Submits `op` the way [`via`](File::via) says.
+    async fn submit<T: OpCode>(&self, op: T) -> T::Output {
+        match self.via() {
+            rio::Via::Plain => Op::submit(op).await,
+            rio::Via::Offload => Op::submit(Offload(op)).await,
+            rio::Via::Device => Op::submit(Device(op)).await,
         }
     }
 
@@ -246,11 +260,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_total(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = if self.offload() {
-            rio::read_exact_at_offloaded(&self.inner.fd, buf, pos).await
-        } else {
-            rio::read_exact_at(&self.inner.fd, buf, pos).await
-        };
+        let (res, buf) = rio::read_exact_at_via(&self.inner.fd, buf, pos, self.via()).await;
         (self.explain(res), buf)
     }
 
@@ -280,11 +290,7 @@ impl File {
         if let Err(e) = self.check_direct(buf.stable_ptr(), buf.bytes_init(), pos) {
             return (Err(e), buf);
         }
-        let (res, buf) = if self.offload() {
-            rio::write_all_at_offloaded(&self.inner.fd, buf, pos).await
-        } else {
-            rio::write_all_at(&self.inner.fd, buf, pos).await
-        };
+        let (res, buf) = rio::write_all_at_via(&self.inner.fd, buf, pos, self.via()).await;
         (self.explain(res), buf)
     }
 

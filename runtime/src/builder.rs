@@ -40,7 +40,8 @@ impl Default for Builder {
 impl Builder {
     /// The defaults: 256 SQ entries, a CQ of 4× that, SINGLE_ISSUER,
     /// DEFER_TASKRUN, COOP_TASKRUN, a registered ring fd, 128 task polls a
-    /// turn, a blocking pool of up to 64 threads kept 10 s when idle.
+    /// turn, device ops submitted every 4, a blocking pool of up to 64
+    /// threads kept 10 s when idle.
     pub fn new() -> Self {
         Builder {
             cfg: RingConfig {
@@ -51,6 +52,7 @@ impl Builder {
                 defer_taskrun: true,
                 coop_taskrun: true,
                 submit_batch: None,
+                device_batch: Some(4),
             },
             register_ring_fd: true,
             task_budget: 128,
@@ -154,6 +156,16 @@ impl Builder {
     /// submits).
     pub fn submit_batch(mut self, n: u32) -> Self {
         self.cfg.submit_batch = (n > 0).then_some(n);
+        self
+    }
+
+    /// Submits device ops ([`op::Device`](crate::op::Device): coring's
+    /// O_DIRECT file reads and writes) as soon as `n` of them wait, instead
+    /// of with the turn's one batch (default 4; 0 turns it off). Unlike
+    /// [`submit_batch`](Builder::submit_batch) it leaves other ops (page
+    /// cache, sockets) alone. Ignored with [`sqpoll`](Builder::sqpoll).
+    pub fn device_batch(mut self, n: u32) -> Self {
+        self.cfg.device_batch = (n > 0).then_some(n);
         self
     }
 

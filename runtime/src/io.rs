@@ -20,7 +20,9 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::{AsyncCancel, Close, Nop, Offload, Op, Read, Readv, Timeout, Write, Writev};
+use crate::op::{
+    AsyncCancel, Close, Device, Nop, Offload, Op, OpCode, Read, Readv, Timeout, Write, Writev,
+};
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -110,7 +112,7 @@ pub async fn close(fd: SharedFd) -> io::Result<()> {
 /// short reads. `UnexpectedEof` if the file ends first; the buffer comes
 /// back either way with what was read.
 pub async fn read_exact_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<(), B> {
-    read_exact_with(fd, buf, offset, false).await
+    read_exact_at_via(fd, buf, offset, Via::Plain).await
 }
 
 /// [`read_exact_at`] with every read submitted as [`Offload`]
@@ -120,25 +122,44 @@ pub async fn read_exact_at_offloaded<B: IoBufMut>(
     buf: B,
     offset: u64,
 ) -> BufResult<(), B> {
-    read_exact_with(fd, buf, offset, true).await
+    read_exact_at_via(fd, buf, offset, Via::Offload).await
 }
 
-async fn read_exact_with<B: IoBufMut>(
+/// How [`read_exact_at_via`] and [`write_all_at_via`] submit their ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// As they are.
+    #[default]
+    Plain,
+    /// As [`Offload`] (IOSQE_ASYNC, on the kernel's io-wq workers).
+    Offload,
+    /// As [`Device`] (submitted in small groups as pushed; for O_DIRECT).
+    Device,
+}
+
+/// Submits `op` the way `via` says.
+#[inline]
+async fn submit_via<T: OpCode>(op: T, via: Via) -> T::Output {
+    match via {
+        Via::Plain => Op::submit(op).await,
+        Via::Offload => Op::submit(Offload(op)).await,
+        Via::Device => Op::submit(Device(op)).await,
+    }
+}
+
+/// [`read_exact_at`], each read submitted the way `via` says.
+pub async fn read_exact_at_via<B: IoBufMut>(
     fd: &SharedFd,
     buf: B,
     offset: u64,
-    offload: bool,
+    via: Via,
 ) -> BufResult<(), B> {
     let total = buf.bytes_total();
     let mut slice = buf.slice(..);
     let mut done = 0usize;
     while done < total {
         let read = Read::new(fd, slice, advance(offset, done));
-        let (res, s) = if offload {
-            Op::submit(Offload(read)).await
-        } else {
-            Op::submit(read).await
-        };
+        let (res, s) = submit_via(read, via).await;
         let b = s.into_inner();
         match res {
             Ok(0) => {
@@ -162,7 +183,7 @@ async fn read_exact_with<B: IoBufMut>(
 /// Writes all of `buf`'s initialized bytes at `offset`, resubmitting after
 /// short writes. `WriteZero` if the kernel accepts nothing.
 pub async fn write_all_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<(), B> {
-    write_all_with(fd, buf, offset, false).await
+    write_all_at_via(fd, buf, offset, Via::Plain).await
 }
 
 /// [`write_all_at`] with every write submitted as [`Offload`]
@@ -172,25 +193,22 @@ pub async fn write_all_at_offloaded<B: IoBuf>(
     buf: B,
     offset: u64,
 ) -> BufResult<(), B> {
-    write_all_with(fd, buf, offset, true).await
+    write_all_at_via(fd, buf, offset, Via::Offload).await
 }
 
-async fn write_all_with<B: IoBuf>(
+/// [`write_all_at`], each write submitted the way `via` says.
+pub async fn write_all_at_via<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
     offset: u64,
-    offload: bool,
+    via: Via,
 ) -> BufResult<(), B> {
     let total = buf.bytes_init();
     let mut done = 0usize;
     let mut buf = buf;
     while done < total {
         let write = Write::new(fd, buf.slice(done..total), advance(offset, done));
-        let (res, s) = if offload {
-            Op::submit(Offload(write)).await
-        } else {
-            Op::submit(write).await
-        };
+        let (res, s) = submit_via(write, via).await;
         buf = s.into_inner();
         match res {
             Ok(0) => {

@@ -104,6 +104,9 @@ pub(crate) struct Driver {
     /// u32::MAX without a limit: the SQ fills (and is submitted) first.
     batch_left: u32,
     submit_batch: u32,
+    /// The same for device ops (`OpCode::DEVICE`, `Builder::device_batch`).
+    device_left: u32,
+    device_batch: u32,
 }
 
 impl Driver {
@@ -130,8 +133,14 @@ impl Driver {
                 Some(n) if !flags.sqpoll => n,
                 _ => u32::MAX,
             },
+            device_left: u32::MAX,
+            device_batch: match cfg.device_batch {
+                Some(n) if !flags.sqpoll => n,
+                _ => u32::MAX,
+            },
         };
         d.batch_left = d.submit_batch;
+        d.device_left = d.device_batch;
         let mut probe = io_uring::Probe::new();
         if d.ring.submitter().register_probe(&mut probe).is_ok() {
             d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
@@ -181,6 +190,12 @@ impl Driver {
         let sqe = op.build();
         let user_data = self.ops.insert(Lifecycle::Submitted);
         self.push(&sqe.user_data(user_data));
+        if T::DEVICE {
+            self.device_left -= 1;
+            if self.device_left == 0 {
+                self.submit_batch_now();
+            }
+        }
         user_data
     }
 
@@ -233,7 +248,8 @@ impl Driver {
         }
     }
 
-    /// `Builder::submit_batch`: enough SQEs wait; submit them now.
+    /// `Builder::submit_batch` / `device_batch`: enough SQEs wait; submit
+    /// them now.
     #[cold]
     #[inline(never)]
     fn submit_batch_now(&mut self) {
@@ -366,6 +382,7 @@ impl Driver {
 
     fn enter_raw(&mut self, wait: bool, timeout: Option<Duration>, extra: u32) -> io::Result<()> {
         self.batch_left = self.submit_batch;
+        self.device_left = self.device_batch;
         let sq = self.ring.submission();
         let before = sq.len();
         let overflow = sq.cq_overflow();

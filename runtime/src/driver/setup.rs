@@ -15,6 +15,8 @@ pub(crate) struct RingConfig {
     pub(crate) coop_taskrun: bool,
     /// Submit once this many SQEs wait, not only at the turn's end.
     pub(crate) submit_batch: Option<u32>,
+    /// Submit once this many device ops (`OpCode::DEVICE`) wait.
+    pub(crate) device_batch: Option<u32>,
 }
 
 /// The flags the kernel took.

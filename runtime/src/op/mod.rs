@@ -42,6 +42,7 @@ pub(crate) mod lifecycle;
 
 mod cancel;
 mod close;
+mod device;
 mod multishot;
 pub(crate) mod nop;
 mod offload;
@@ -94,6 +95,7 @@ pub use write_fixed::WriteFixed;
 
 pub use cancel::AsyncCancel;
 pub use close::Close;
+pub use device::Device;
 pub use multishot::{MultiOp, MultishotOpCode};
 pub use nop::Nop;
 pub use offload::Offload;
@@ -180,6 +182,11 @@ impl Completion {
 pub unsafe trait OpCode: 'static {
     /// What awaiting the op gives.
     type Output;
+
+    /// Whether the op is I/O that goes to a storage device: such ops are
+    /// submitted in small groups as they are pushed, not with the turn's
+    /// one batch (see [`Device`]). Default false.
+    const DEVICE: bool = false;
 
     /// Builds the SQE. Called once, just before the push.
     fn build(&mut self) -> squeue::Entry;
