@@ -2,9 +2,11 @@
 //! small fio: prints IOPS, CPU per IO (process utime+stime) and latency
 //! percentiles. `--offload` sends every read to the kernel's io-wq
 //! workers (`File::set_offload`): more IOPS at more CPU on some devices
-//! with O_DIRECT. `--batch N` makes the runtime submit every N reads
-//! instead of once a turn (`Builder::submit_batch`): on a device that
-//! dislikes bursts (this project's virtio disk) more IOPS at the same CPU.
+//! with O_DIRECT. O_DIRECT reads go to the kernel in groups of 4 anyway
+//! (`Builder::device_batch`); `--batch N` makes the runtime submit every N
+//! ops of any kind instead of once a turn (`Builder::submit_batch`), e.g.
+//! for buffered reads of a file bigger than memory on a device that
+//! dislikes bursts.
 //!
 //! ```text
 //! cargo run --release --example randread -- PATH [--qd N] [--secs S] [--direct] [--offload] [--batch N] [--bs BYTES]
