@@ -201,5 +201,8 @@ fn device_ops_are_submitted_in_small_groups() {
     assert!(device >= 0.2, "device ops: {device:.3} enters per op");
     let off = Builder::new().device_batch(0).build().unwrap();
     let device_off = enters_per_op(&off, true);
-    assert!(device_off < 0.1, "device_batch(0): {device_off:.3} enters per op");
+    assert!(
+        device_off < 0.1,
+        "device_batch(0): {device_off:.3} enters per op"
+    );
 }
