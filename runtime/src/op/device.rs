@@ -1,22 +1,22 @@
 //! `Device<T>`: any op, marked as I/O that goes to a storage device.
-//!
-//! A turn runs every ready task and then hands the kernel all the SQEs
-//! they pushed in one `io_uring_enter`. For reads from the page cache that
-//! is the cheapest way. For O_DIRECT reads it means the device gets a burst
-//! of 32 requests, the first of them held back until the last is pushed. On this
-//! project's virtio disk that cost a sixth of the IOPS at 32 in flight
-//! (raw loop: ~72k batched, ~88k submitting every 4 SQEs, at the same CPU
-//! per read). Ops marked `Device` are submitted in groups of
-//! [`Builder::device_batch`](crate::Builder::device_batch) (default 4) as
-//! they are pushed; other ops wait for the turn as before.
-//!
-//! `coring::fs` marks the reads and writes of files opened with O_DIRECT.
-//! A wrapper (a const on the op type), so other ops pay nothing for it.
 
 use super::{Completion, OpCode};
 use io_uring::squeue;
 
-/// `T`, submitted as device I/O (see the [module docs](self)).
+/// `T`, submitted as device I/O.
+///
+/// A turn runs every ready task and then hands the kernel all the SQEs
+/// they pushed in one `io_uring_enter`. For reads from the page cache that
+/// is the cheapest way. For O_DIRECT reads it means the device gets a
+/// burst of, say, 32 requests, the first held back until the last is
+/// pushed. On this project's virtio disk that cost a sixth of the IOPS at
+/// 32 in flight (raw loop: ~72k batched, ~88k submitting every 4 SQEs, at
+/// the same CPU per read). Ops marked `Device` are submitted in groups of
+/// [`Builder::device_batch`](crate::Builder::device_batch) (default 4) as
+/// they are pushed; other ops wait for the turn as before.
+///
+/// `coring::fs` marks the reads and writes of files opened with O_DIRECT.
+/// A wrapper (a const on the op type), so other ops pay nothing for it.
 ///
 /// # Examples
 ///
