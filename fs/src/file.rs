@@ -7,8 +7,8 @@ use coring_runtime::buf::{AlignedBuf, BufResult, FixedBuf, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::io as rio;
 use coring_runtime::op::{
-    ftruncate, Device, Fallocate, Fsync, Offload, Op, OpCode, Read, ReadFixed, Readv, Statx,
-    SyncFileRange, Write, WriteFixed, Writev,
+    ftruncate, Fallocate, Fsync, Op, OpCode, Read, ReadFixed, Readv, Statx, SyncFileRange, Write,
+    WriteFixed, Writev,
 };
 use coring_runtime::registered::{FileRef, FileTable, RegisteredFd};
 use std::cell::Cell;
@@ -57,7 +57,7 @@ struct Inner {
     direct: bool,
     /// The O_DIRECT alignment the kernel reported.
     dio: Option<DioAlign>,
-    /// Reads and writes go as [`Offload`] ops (see `set_offload`).
+    /// Reads and writes go as [`Offload`](coring_runtime::op::Offload) ops (see `set_offload`).
     offload: Cell<bool>,
 }
 
@@ -151,7 +151,7 @@ impl File {
 
     /// Sends this file's reads and writes (`read_at`, `write_at`, their
     /// exact/all, vectored and fixed-buffer forms) to the kernel's io-wq
-    /// worker threads (IOSQE_ASYNC, [`Offload`])
+    /// worker threads (IOSQE_ASYNC, [`Offload`](coring_runtime::op::Offload))
     /// instead of trying them inline first. Every clone of the `File`
     /// sees it. For O_DIRECT on a device that rewards parallel
     /// submission this trades CPU for IOPS: on this project's virtual
@@ -167,8 +167,8 @@ impl File {
         self.inner.offload.get()
     }
 
-    /// How this file's reads and writes go: as [`Offload`] when it asks
-    /// for it, else as [`Device`] ops for O_DIRECT (submitted in small
+    /// How this file's reads and writes go: as [`Offload`](coring_runtime::op::Offload) when it asks
+    /// for it, else as [`Device`](coring_runtime::op::Device) ops for O_DIRECT (submitted in small
     /// groups as they are pushed, `Builder::device_batch`), else plainly.
     #[inline]
     fn via(&self) -> rio::Via {
@@ -183,11 +183,7 @@ impl File {
 
     /// Submits `op` the way [`via`](File::via) says.
     async fn submit<T: OpCode>(&self, op: T) -> T::Output {
-        match self.via() {
-            rio::Via::Plain => Op::submit(op).await,
-            rio::Via::Offload => Op::submit(Offload(op)).await,
-            rio::Via::Device => Op::submit(Device(op)).await,
-        }
+        rio::submit_via(op, self.via()).await
     }
 
     /// The O_DIRECT alignment the kernel reported (STATX_DIOALIGN, 6.1+),

@@ -137,9 +137,10 @@ pub enum Via {
     Device,
 }
 
-/// Submits `op` the way `via` says.
+/// Submits `op` the way `via` says: as it is, as [`Offload`], or as
+/// [`Device`].
 #[inline]
-async fn submit_via<T: OpCode>(op: T, via: Via) -> T::Output {
+pub async fn submit_via<T: OpCode>(op: T, via: Via) -> T::Output {
     match via {
         Via::Plain => Op::submit(op).await,
         Via::Offload => Op::submit(Offload(op)).await,
