@@ -69,6 +69,30 @@ pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
     }
 }
 
+/// A count of the current runtime, for whatever must keep it alive (an op
+/// in flight, a timer). A plain return instead of a closure, so the
+/// caller builds its value in place rather than through an `Option`.
+///
+/// # Panics
+///
+/// Panics with [`NO_RUNTIME`] outside a runtime.
+#[inline]
+pub(crate) fn core_rc() -> Rc<Core> {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        no_runtime();
+    }
+    // SAFETY: as in `try_with_core_rc`; the clone is taken while the
+    // borrow is valid.
+    unsafe { Rc::clone(&*p) }
+}
+
+#[cold]
+#[inline(never)]
+fn no_runtime() -> ! {
+    panic!("{}", NO_RUNTIME)
+}
+
 #[inline]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     try_with_core_rc(|rc| f(rc))

@@ -67,7 +67,7 @@ impl FileTable {
                 "coring: a file table needs at least one slot",
             ));
         }
-        let core = context::with_core_rc(Rc::clone);
+        let core = context::core_rc();
         let res = core.driver.borrow().register_files_sparse(slots);
         if let Err(e) = res {
             return Err(match e.raw_os_error() {

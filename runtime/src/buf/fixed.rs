@@ -115,7 +115,7 @@ impl FixedBufPool {
                 iov_len: buf_len,
             })
             .collect();
-        let core = context::with_core_rc(Rc::clone);
+        let core = context::core_rc();
         // SAFETY: the iovecs cover `base`'s block, which the PoolInner made
         // below frees only after unregistering (rule 3); only fixed ops
         // naming an index write to it, and they own that index's FixedBuf.

@@ -110,7 +110,7 @@ impl BufRing {
         let ring = unsafe { alloc_zeroed(ring_layout) } as *mut BufRingEntry;
         // SAFETY: as above.
         let bufs = unsafe { alloc_zeroed(bufs_layout) };
-        let core = context::with_core_rc(Rc::clone);
+        let core = context::core_rc();
         let mut inner = Inner {
             core,
             bgid: 0,

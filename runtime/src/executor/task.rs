@@ -33,14 +33,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{
-    AtomicU8,
+    AtomicU32,
     Ordering::{AcqRel, Acquire},
 };
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-const NOTIFIED: u8 = 1;
-const COMPLETE: u8 = 2;
+// A 32-bit word, not a byte: x86 has `lock bts` for 16/32/64-bit
+// operands only, so a byte's fetch_or becomes a compare-exchange loop.
+const NOTIFIED: u32 = 1;
+const COMPLETE: u32 = 2;
 
 /// `flags` bits (owner thread only).
 const RUNNING: u8 = 1;
@@ -59,7 +61,7 @@ pub(crate) enum Stage<F: Future> {
 /// reaper can tell this runtime's tasks from foreign wakers and queue them
 /// without a virtual call (rule 5).
 pub(crate) struct Header {
-    state: AtomicU8,
+    state: AtomicU32,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
 }
@@ -111,7 +113,7 @@ impl<F: Future + 'static> Task<F> {
     pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
-                state: AtomicU8::new(NOTIFIED),
+                state: AtomicU32::new(NOTIFIED),
                 shared,
                 vtable: &Self::REF_VTABLE,
             },

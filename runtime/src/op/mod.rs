@@ -245,14 +245,13 @@ impl<T: OpCode> Op<T> {
     /// Panics outside a coring runtime.
     #[inline]
     pub fn submit(mut op: T) -> Op<T> {
-        context::with_core_rc(|core| {
-            let user_data = core.driver.borrow_mut().submit(&mut op);
-            Op {
-                core: core.clone(),
-                user_data,
-                data: ManuallyDrop::new(Some(op)),
-            }
-        })
+        let core = context::core_rc();
+        let user_data = core.driver.borrow_mut().submit(&mut op);
+        Op {
+            core,
+            user_data,
+            data: ManuallyDrop::new(Some(op)),
+        }
     }
 
     /// Asks the kernel to cancel the op, and gives back the future, which

@@ -42,7 +42,7 @@ pub fn sleep(dur: Duration) -> Sleep {
 /// Panics outside a coring runtime.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        core: context::with_core_rc(Rc::clone),
+        core: context::core_rc(),
         deadline,
         key: None,
     }
