@@ -116,6 +116,37 @@ fn dropped_stream_with_ops_in_flight_leaks_nothing() {
 }
 
 #[test]
+fn dropped_write_all_mid_send_leaks_nothing() {
+    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let drops = Rc::new(Cell::new(0));
+    let before = open_fds();
+    run(async {
+        for i in 0..10 {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let c = TcpStream::connect(l.local_addr().expect("addr"))
+                .await
+                .expect("connect");
+            let (s, _) = l.accept().await.expect("accept");
+            // The previous rounds' buffers went while this one connected.
+            assert_eq!(drops.get(), i, "an earlier buffer is still held");
+            // More than the socket buffers hold while nobody reads: the
+            // send stays in flight.
+            let buf = Counted {
+                v: vec![7u8; 64 << 20],
+                drops: drops.clone(),
+            };
+            poll_once_then_drop(c.write_all(buf)).await;
+            assert_eq!(drops.get(), i, "freed while the send was in flight");
+            drop(c);
+            drop(s);
+        }
+        settle().await;
+    });
+    assert_eq!(drops.get(), 10, "every buffer freed after its CQE");
+    assert_eq!(open_fds(), before, "every socket closed");
+}
+
+#[test]
 fn cancelled_accept_closes_the_accepted_socket() {
     let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let before = open_fds();

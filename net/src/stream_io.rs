@@ -1,10 +1,13 @@
 //! The byte-stream loops shared by TCP and Unix streams: read exactly,
 //! write all, each resubmitting after a short transfer.
 
-use coring_runtime::buf::{BufResult, IoBuf, IoBufMut};
+use coring_runtime::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Op, Recv, Send};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 /// Receives until `buf` is full (`bytes_total()` bytes). `UnexpectedEof`
 /// when the peer closes first; the buffer comes back either way, its
@@ -32,29 +35,86 @@ pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<
     (Ok(()), buf)
 }
 
-/// Sends all of `buf`'s initialized bytes. `WriteZero` if the kernel
-/// takes none.
-pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<(), B> {
+/// The future of `write_all` on a stream: sends all of a buffer's
+/// initialized bytes, however many sends it takes, and gives the buffer
+/// back. `WriteZero` if the kernel takes none.
+///
+/// Like [`write`](crate::TcpStream::write), the first send is submitted
+/// when the future is made; dropping the future cancels what is in flight
+/// (the buffer stays with the runtime until the kernel lets go of it).
+///
+/// Written by hand rather than as an `async fn`: the common case, one send
+/// taking everything, then costs one op and no slice, and the buffer is
+/// not moved through a generator's locals.
+#[must_use = "dropping it cancels the write; await it to send everything"]
+pub struct WriteAll<'a, B: IoBuf> {
+    fd: &'a SharedFd,
+    total: usize,
+    done: usize,
+    state: WriteState<B>,
+}
+
+enum WriteState<B: IoBuf> {
+    /// The first send, of the whole buffer.
+    Whole(Op<Send<B>>),
+    /// A send of what is left after a short one.
+    Tail(Op<Send<Slice<B>>>),
+    /// Nothing to send (an empty buffer), not yet given back.
+    Empty(Option<B>),
+}
+
+// Nothing in it is ever pinned in place: the ops are `Unpin`, and the
+// buffer is only moved, never borrowed across polls.
+impl<B: IoBuf> Unpin for WriteAll<'_, B> {}
+
+/// Starts sending all of `buf`'s initialized bytes on `fd`.
+#[inline]
+pub(crate) fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> WriteAll<'_, B> {
     let total = buf.bytes_init();
-    if total == 0 {
-        return (Ok(()), buf);
-    }
-    // The common case first: one send takes it all (no slice to make and
-    // take apart).
-    let (res, mut buf) = Op::submit(Send::new(fd, buf)).await;
-    let mut done = match sent(res) {
-        Ok(n) => n,
-        Err(e) => return (Err(e), buf),
+    let state = if total == 0 {
+        WriteState::Empty(Some(buf))
+    } else {
+        WriteState::Whole(Op::submit(Send::new(fd, buf)))
     };
-    while done < total {
-        let (res, slice) = Op::submit(Send::new(fd, buf.slice(done..total))).await;
-        buf = slice.into_inner();
-        match sent(res) {
-            Ok(n) => done += n,
-            Err(e) => return (Err(e), buf),
+    WriteAll {
+        fd,
+        total,
+        done: 0,
+        state,
+    }
+}
+
+impl<B: IoBuf> Future for WriteAll<'_, B> {
+    type Output = BufResult<(), B>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let (res, buf) = match &mut this.state {
+                WriteState::Whole(op) => ready!(Pin::new(op).poll(cx)),
+                WriteState::Tail(op) => {
+                    let (res, slice) = ready!(Pin::new(op).poll(cx));
+                    (res, slice.into_inner())
+                }
+                WriteState::Empty(buf) => match buf.take() {
+                    Some(buf) => return Poll::Ready((Ok(()), buf)),
+                    None => panic!("coring: WriteAll polled after it completed"),
+                },
+            };
+            match sent(res) {
+                Ok(n) => this.done += n,
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            }
+            if this.done >= this.total {
+                return Poll::Ready((Ok(()), buf));
+            }
+            // A short send: send the rest (polled at the loop's top, which
+            // registers the waker).
+            let rest = buf.slice(this.done..this.total);
+            this.state = WriteState::Tail(Op::submit(Send::new(this.fd, rest)));
         }
     }
-    (Ok(()), buf)
 }
 
 /// The bytes one send took: `WriteZero` for none, 0 when interrupted (to

@@ -2,7 +2,7 @@
 
 use super::stream::TcpStream;
 use crate::recv_stream::RecvStream;
-use crate::stream_io;
+use crate::stream_io::{self, WriteAll};
 use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Op, Recv, Send, Shutdown};
@@ -86,8 +86,9 @@ impl OwnedWriteHalf {
     }
 
     /// Sends all of `buf`; see [`TcpStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::write_all(&self.fd, buf).await
+    #[inline]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
+        stream_io::write_all(&self.fd, buf)
     }
 
     /// Shuts the write side down: the peer reads end-of-stream.

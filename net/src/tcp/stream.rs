@@ -3,7 +3,7 @@
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::addr::{each_addr_async, not_inet};
 use crate::recv_stream::RecvStream;
-use crate::stream_io;
+use crate::stream_io::{self, WriteAll};
 use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{
@@ -117,13 +117,16 @@ impl TcpStream {
     }
 
     /// Sends all of `buf`'s initialized bytes, however many sends it takes.
+    /// The first send is submitted now, like [`write`](Self::write)'s; the
+    /// returned [`WriteAll`] finishes the job and gives the buffer back.
     ///
     /// # Errors
     ///
     /// The kernel's error (`BrokenPipe`, `ConnectionReset`), or
     /// `WriteZero`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::write_all(&self.fd, buf).await
+    #[inline]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
+        stream_io::write_all(&self.fd, buf)
     }
 
     /// Vectored receive (IORING_OP_READV): fills the buffers in order.

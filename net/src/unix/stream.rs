@@ -2,7 +2,7 @@
 
 use super::{local_addr, peer_addr, to_sockaddr};
 use crate::recv_stream::RecvStream;
-use crate::stream_io;
+use crate::stream_io::{self, WriteAll};
 use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Connect, Op, Recv, Send, Shutdown, SockAddr};
@@ -106,13 +106,15 @@ impl UnixStream {
         stream_io::read_exact(&self.fd, buf).await
     }
 
-    /// Sends all of `buf`'s initialized bytes.
+    /// Sends all of `buf`'s initialized bytes; see
+    /// [`TcpStream::write_all`](crate::TcpStream::write_all).
     ///
     /// # Errors
     ///
     /// The kernel's error, or `WriteZero`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::write_all(&self.fd, buf).await
+    #[inline]
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
+        stream_io::write_all(&self.fd, buf)
     }
 
     /// Shuts down one side or both.
