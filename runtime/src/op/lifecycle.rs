@@ -122,6 +122,17 @@ impl Lifecycle {
     /// A CQE for this op was reaped.
     #[inline]
     pub(crate) fn transition_to_completed(&mut self, c: Completion) -> OnCqe {
+        // The common case first, without `mem::replace`'s copy of the
+        // whole entry and its jump over every old state.
+        if let Lifecycle::Waiting(w) = self {
+            // SAFETY: the waker is moved out bitwise and the entry is
+            // overwritten at once without dropping the old value, so the
+            // waker is neither dropped twice nor leaked.
+            let w = unsafe { std::ptr::read(w) };
+            // SAFETY: as above; `self` is a valid place to write.
+            unsafe { std::ptr::write(self, Lifecycle::Completed(c)) };
+            return OnCqe::Wake(w);
+        }
         match self {
             Lifecycle::Streaming(st) => {
                 st.cqes.push_back(c);
