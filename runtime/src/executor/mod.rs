@@ -12,7 +12,7 @@ mod task;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use task::{wake_local, Notified};
+pub(crate) use task::{clone_waker, wake_local, Notified};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;

@@ -20,6 +20,7 @@
 //!    (which closes an accepted fd, or gives a buffer back), the final one
 //!    frees it.
 
+use crate::executor::clone_waker;
 use crate::op::{Completion, Orphan};
 use std::collections::VecDeque;
 use std::task::{Poll, Waker};
@@ -92,7 +93,7 @@ impl Lifecycle {
             }
             Lifecycle::Submitted => {
                 // `Submitted` owns nothing: skip its drop glue.
-                std::mem::forget(std::mem::replace(self, Lifecycle::Waiting(waker.clone())));
+                std::mem::forget(std::mem::replace(self, Lifecycle::Waiting(clone_waker(waker))));
                 Poll::Pending
             }
             // A live future never sees its own op abandoned, and a
