@@ -38,7 +38,6 @@ const NONE: u32 = u32::MAX;
 pub(crate) struct OpTable {
     slots: Vec<Slot>,
     free_head: u32,
-    len: usize,
 }
 
 impl OpTable {
@@ -46,14 +45,12 @@ impl OpTable {
         OpTable {
             slots: Vec::with_capacity(64),
             free_head: NONE,
-            len: 0,
         }
     }
 
     /// Adds an entry in `state` and returns its user_data.
     #[inline]
     pub(crate) fn insert(&mut self, state: Lifecycle) -> u64 {
-        self.len += 1;
         let index = self.free_head;
         if let Some(slot) = self.slots.get_mut(index as usize) {
             self.free_head = slot.next_free;
@@ -93,7 +90,6 @@ impl OpTable {
         slot.generation = (slot.generation + 1) & GENERATION_MASK;
         slot.next_free = self.free_head;
         self.free_head = index as u32;
-        self.len -= 1;
         slot.state.take()
     }
 
@@ -111,17 +107,17 @@ impl OpTable {
             slot.generation = (slot.generation + 1) & GENERATION_MASK;
             slot.next_free = self.free_head;
             self.free_head = index as u32;
-            self.len -= 1;
-            // The state is `Completed`, which owns nothing: skip its drop
+                // The state is `Completed`, which owns nothing: skip its drop
             // glue.
             std::mem::forget(slot.state.take());
         }
         Some(poll)
     }
 
-    /// Entries in the table.
+    /// Entries in the table, counted (for metrics: the hot path keeps no
+    /// count).
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.slots.iter().filter(|s| s.state.is_some()).count()
     }
 
     /// user_data of every entry still waiting for its final CQE.
