@@ -107,7 +107,7 @@ impl OpTable {
             slot.generation = (slot.generation + 1) & GENERATION_MASK;
             slot.next_free = self.free_head;
             self.free_head = index as u32;
-                // The state is `Completed`, which owns nothing: skip its drop
+            // The state is `Completed`, which owns nothing: skip its drop
             // glue.
             std::mem::forget(slot.state.take());
         }

@@ -93,7 +93,10 @@ impl Lifecycle {
             }
             Lifecycle::Submitted => {
                 // `Submitted` owns nothing: skip its drop glue.
-                std::mem::forget(std::mem::replace(self, Lifecycle::Waiting(clone_waker(waker))));
+                std::mem::forget(std::mem::replace(
+                    self,
+                    Lifecycle::Waiting(clone_waker(waker)),
+                ));
                 Poll::Pending
             }
             // A live future never sees its own op abandoned, and a
