@@ -2,12 +2,14 @@
 //! integrity, a slow reader that empties the ring (ENOBUFS re-arms, no
 //! failure), idle connections holding no buffer, buffers back on drop.
 
+mod support;
 use coring::buf::BufRing;
 use coring::net::{TcpListener, TcpStream};
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
+use support::tcp_pair;
 
 fn run<F: Future>(secs: u64, f: F) -> F::Output {
     let rt = coring::Runtime::new().expect("io_uring");
@@ -16,15 +18,6 @@ fn run<F: Future>(secs: u64, f: F) -> F::Output {
             .await
             .expect("test timed out")
     })
-}
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let c = TcpStream::connect(l.local_addr().expect("addr"))
-        .await
-        .expect("connect");
-    let (s, _) = l.accept().await.expect("accept");
-    (c, s)
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -50,7 +43,7 @@ fn bad_ring_arguments_are_errors() {
 fn recv_stream_yields_the_bytes_in_order() {
     run(20, async {
         let ring = BufRing::new(16, 4096).expect("ring");
-        let (c, s) = pair().await;
+        let (c, s) = tcp_pair().await;
         let data = pattern(1 << 20);
         let sent = data.clone();
         let writer = coring::spawn(async move {
@@ -81,7 +74,7 @@ fn slow_reader_empties_the_ring_and_the_stream_goes_on() {
         // every buffer it gets for a while: the ring runs dry again and
         // again (ENOBUFS), and the stream must re-arm, not fail.
         let ring = BufRing::new(4, 1024).expect("ring");
-        let (c, s) = pair().await;
+        let (c, s) = tcp_pair().await;
         let data = pattern(256 * 1024);
         let sent = data.clone();
         let writer = coring::spawn(async move {
@@ -159,7 +152,7 @@ fn idle_connections_hold_no_buffer() {
 fn dropped_stream_gives_its_buffers_back() {
     run(20, async {
         let ring = BufRing::new(8, 256).expect("ring");
-        let (c, s) = pair().await;
+        let (c, s) = tcp_pair().await;
         let mut rs = s.recv_stream(&ring);
         let (res, _) = c.write_all(pattern(600)).await;
         res.expect("write");

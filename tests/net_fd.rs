@@ -2,8 +2,9 @@
 //! cancelled accepts, a dropped multishot accept. Its own test binary,
 //! and each test holds FD_LOCK, because they count the process's fds.
 
+mod support;
 use coring::buf::{IoBuf, IoBufMut};
-use coring::net::{TcpListener, TcpStream};
+use coring::net::TcpListener;
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::Read;
@@ -12,6 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
+use support::tcp_pair;
 
 static FD_LOCK: Mutex<()> = Mutex::new(());
 
@@ -90,11 +92,7 @@ fn dropped_stream_with_ops_in_flight_leaks_nothing() {
     let before = open_fds();
     run(async {
         for _ in 0..20 {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let c = TcpStream::connect(l.local_addr().expect("addr"))
-                .await
-                .expect("connect");
-            let (s, _) = l.accept().await.expect("accept");
+            let (c, s) = tcp_pair().await;
             let buf = Counted {
                 v: Vec::with_capacity(4096),
                 drops: drops.clone(),
@@ -122,11 +120,7 @@ fn dropped_write_all_mid_send_leaks_nothing() {
     let before = open_fds();
     run(async {
         for i in 0..10 {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let c = TcpStream::connect(l.local_addr().expect("addr"))
-                .await
-                .expect("connect");
-            let (s, _) = l.accept().await.expect("accept");
+            let (c, s) = tcp_pair().await;
             // The previous rounds' buffers went while this one connected.
             assert_eq!(drops.get(), i, "an earlier buffer is still held");
             // More than the socket buffers hold while nobody reads: the

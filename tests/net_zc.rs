@@ -1,11 +1,12 @@
 //! Zero-copy send (SEND_ZC): the bytes arrive intact, the buffer comes
 //! back only after the kernel's notification, errors come back with it.
 
+mod support;
 use coring::buf::IoBuf;
-use coring::net::{TcpListener, TcpStream};
 use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
+use support::tcp_pair;
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
     let rt = coring::Runtime::new().expect("io_uring");
@@ -16,19 +17,10 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
     })
 }
 
-async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let c = TcpStream::connect(l.local_addr().expect("addr"))
-        .await
-        .expect("connect");
-    let (s, _) = l.accept().await.expect("accept");
-    (c, s)
-}
-
 #[test]
 fn zero_copy_sends_arrive_intact() {
     run(async {
-        let (c, s) = pair().await;
+        let (c, s) = tcp_pair().await;
         let data: Vec<u8> = (0..4usize << 20).map(|i| (i * 13 % 251) as u8).collect();
         let expect = data.clone();
         let reader = coring::spawn(async move {
@@ -65,7 +57,7 @@ fn zero_copy_sends_arrive_intact() {
 #[test]
 fn zero_copy_send_to_a_closed_peer_fails_with_the_buffer() {
     run(async {
-        let (c, s) = pair().await;
+        let (c, s) = tcp_pair().await;
         drop(s);
         coring::time::sleep(Duration::from_millis(20)).await;
         let mut last = None;

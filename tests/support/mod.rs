@@ -348,3 +348,14 @@ impl XorShift {
         }
     }
 }
+
+/// A connected loopback TCP pair: the client and the server's side (the
+/// listener is closed once it accepted).
+pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
+    let l = coring::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let c = coring::net::TcpStream::connect(l.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (s, _) = l.accept().await.expect("accept");
+    (c, s)
+}
