@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per echoed request, counted exactly by callgrind.
 #
-# For each server (coring, raw, tokio, monoio, tokio-uring): run the
+# For each server (coring, raw, tokio, monoio, tokio-uring, glommio): run the
 # net_echo bench binary's `--serve KIND` under valgrind --tool=callgrind,
 # drive it with `--load` (16 connections, 64 B by default): a warm-up,
 # then `callgrind_control -z` (zero), N requests, `callgrind_control -d`
@@ -39,7 +39,7 @@ if [[ -z "$EXE" || ! -x "$EXE" ]]; then
 fi
 
 KINDS=("$@")
-[[ ${#KINDS[@]} -gt 0 ]] || KINDS=(raw coring tokio monoio tokio-uring)
+[[ ${#KINDS[@]} -gt 0 ]] || KINDS=(raw coring tokio monoio tokio-uring glommio)
 
 declare -A PER
 for kind in "${KINDS[@]}"; do

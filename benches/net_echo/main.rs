@@ -1,5 +1,5 @@
 //! TCP echo, side by side: coring against tokio current_thread, monoio,
-//! tokio-uring and a hand-written io_uring loop (the floor).
+//! tokio-uring, glommio and a hand-written io_uring loop (the floor).
 //!
 //! Each server runs in its own child process pinned to CPU 0 (this binary
 //! with `--serve KIND`); the same load generator, a raw io_uring loop on
@@ -33,7 +33,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The contenders, in the bench's order.
-pub const KINDS: [&str; 5] = ["coring", "raw", "tokio", "monoio", "tokio-uring"];
+pub const KINDS: [&str; 6] = ["coring", "raw", "tokio", "monoio", "tokio-uring", "glommio"];
 
 /// The server's read buffer, the same for every contender.
 pub const SERVER_BUF: usize = 8192;

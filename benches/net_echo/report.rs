@@ -156,7 +156,9 @@ pub fn report(
     Ok(())
 }
 
-const COLORS: [&str; 5] = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"];
+const COLORS: [&str; 6] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
 
 /// A 2×2 grid: rows req/s and server CPU µs per request, columns the
 /// message sizes; x is the connection count, one line per runtime.

@@ -1,4 +1,4 @@
-//! The five echo servers, each the plain way its runtime is used: accept,
+//! The six echo servers, each the plain way its runtime is used: accept,
 //! one task per connection, read up to SERVER_BUF bytes, write them all
 //! back. Each runs in a child process pinned to CPU 0 and prints its port.
 
@@ -17,6 +17,7 @@ pub fn serve(kind: &str) -> Result<(), String> {
         "tokio" => tokio_server(),
         "monoio" => monoio_server(),
         "tokio-uring" => tokio_uring_server(),
+        "glommio" => glommio_server(),
         _ => return Err(format!("unknown server {kind}")),
     };
     res.map_err(|e| format!("{kind} server: {e}"))
@@ -110,6 +111,38 @@ fn monoio_server() -> io::Result<()> {
                     buf = b;
                 }
             });
+        }
+    })
+}
+
+fn glommio_server() -> io::Result<()> {
+    // glommio's error holds a `dyn Any + Send` (not `Sync`): keep its text.
+    fn gerr(e: impl std::fmt::Display) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let ex = glommio::LocalExecutorBuilder::default()
+        .make()
+        .map_err(gerr)?;
+    ex.run(async {
+        let listener = glommio::net::TcpListener::bind(ADDR).map_err(gerr)?;
+        announce(listener.local_addr().map_err(gerr)?)?;
+        loop {
+            let mut stream = listener.accept().await.map_err(gerr)?;
+            glommio::spawn_local(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = vec![0u8; SERVER_BUF];
+                loop {
+                    let n = match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if stream.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
         }
     })
 }
