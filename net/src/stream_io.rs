@@ -59,6 +59,10 @@ pub struct WriteAll<'a, B: IoBuf> {
     state: WriteState<B>,
 }
 
+// An explicit tag: without it the variant is encoded in a niche of the
+// ops' buffers, and every poll decodes it (13 instructions per echoed
+// request in callgrind).
+#[repr(u8)]
 enum WriteState<B: IoBuf> {
     /// The first send, of the whole buffer.
     Whole(Op<Send<B>>),
