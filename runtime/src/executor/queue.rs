@@ -81,9 +81,12 @@ impl RunQueue {
             self.grow();
         }
         let i = (self.head + self.len) & self.mask();
+        // SAFETY: `slots.len()` is a power of two (at least 8), so a
+        // masked index is in bounds.
+        let slot = unsafe { self.slots.get_unchecked_mut(i) };
         // The slot is free (`None`): nothing to drop.
-        debug_assert!(self.slots[i].is_none());
-        std::mem::forget(self.slots[i].replace(task));
+        debug_assert!(slot.is_none());
+        std::mem::forget(slot.replace(task));
         self.len += 1;
     }
 
@@ -92,7 +95,8 @@ impl RunQueue {
         if self.len == 0 {
             return None;
         }
-        let task = self.slots[self.head].take();
+        // SAFETY: `head` is always masked, so in bounds (see `push_back`).
+        let task = unsafe { self.slots.get_unchecked_mut(self.head) }.take();
         self.head = (self.head + 1) & self.mask();
         self.len -= 1;
         task
