@@ -129,9 +129,13 @@ impl Driver {
             reaped: Reaped::default(),
             counters: DriverCounters::default(),
             batch_left: u32::MAX,
+            // With SQPOLL every push takes `batch_full`'s cold path, which
+            // counts it (the kernel thread submits on its own time); so
+            // the common push tests no SQPOLL flag.
             submit_batch: match cfg.submit_batch {
-                Some(n) if !flags.sqpoll => n,
-                _ => u32::MAX,
+                _ if flags.sqpoll => 1,
+                Some(n) => n,
+                None => u32::MAX,
             },
             device_left: u32::MAX,
             device_batch: match cfg.device_batch {
@@ -233,19 +237,28 @@ impl Driver {
             // runtime's own SQEs point into `wake_buf`, kept until shutdown
             // has reaped the read's CQE.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                if self.flags.sqpoll {
-                    // The kernel thread takes it on its own time: count it
-                    // as submitted now.
-                    self.counters.submitted += 1;
-                }
                 self.batch_left -= 1;
                 if self.batch_left == 0 {
-                    self.submit_batch_now();
+                    self.batch_full();
                 }
                 return;
             }
             self.make_room();
         }
+    }
+
+    /// `Builder::submit_batch` SQEs wait: submit them now. Under SQPOLL
+    /// (a batch of 1) the kernel thread takes each on its own time: count
+    /// it as submitted instead.
+    #[cold]
+    #[inline(never)]
+    fn batch_full(&mut self) {
+        if self.flags.sqpoll {
+            self.counters.submitted += 1;
+            self.batch_left = 1;
+            return;
+        }
+        self.submit_batch_now();
     }
 
     /// `Builder::submit_batch` / `device_batch`: enough SQEs wait; submit
