@@ -133,6 +133,20 @@ fn read_after_peer_closed_gives_zero_every_time() {
 }
 
 #[test]
+fn read_exact_cut_short_keeps_what_arrived() {
+    run(10, async {
+        let (c, s) = pair().await;
+        let (res, _) = s.write_all(b"abc".to_vec()).await;
+        res.expect("write");
+        s.shutdown(Shutdown::Write).await.expect("shutdown");
+        let (res, buf) = c.read_exact(Vec::with_capacity(8)).await;
+        assert_eq!(res.expect_err("eof").kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(buf, b"abc", "the bytes that came are in the buffer");
+        assert_eq!(buf.capacity(), 8);
+    });
+}
+
+#[test]
 fn zero_length_buffers() {
     run(10, async {
         let (c, s) = pair().await;

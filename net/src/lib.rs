@@ -54,7 +54,7 @@ mod udp;
 mod unix;
 
 pub use recv_stream::RecvStream;
-pub use stream_io::WriteAll;
+pub use stream_io::{ReadExact, WriteAll};
 pub use tcp::DEFAULT_BACKLOG;
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReuniteError, TcpListener, TcpListenerBuilder,

@@ -3,36 +3,125 @@
 
 use coring_runtime::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use coring_runtime::fd::SharedFd;
-use coring_runtime::op::{Op, Recv, Send};
+use coring_runtime::op::{Op, OpCode, Recv, Send};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-/// Receives until `buf` is full (`bytes_total()` bytes). `UnexpectedEof`
-/// when the peer closes first; the buffer comes back either way, its
-/// initialized length covering what arrived.
-pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_total();
-    let mut done = 0usize;
-    let mut buf = buf;
-    while done < total {
-        let (res, slice) = Op::submit(Recv::new(fd, buf.slice(done..))).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => {
-                let e = io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the peer closed the connection before the buffer was full",
-                );
-                return (Err(e), buf);
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
+/// Where a `read_exact` or `write_all` stands: the first op, on the whole
+/// buffer; a later one, on what is left; or an empty buffer, given back
+/// without an op.
+// An explicit tag: without it the variant is encoded in a niche of the
+// ops' buffers, and every poll decodes it (13 instructions per echoed
+// request in callgrind).
+#[repr(u8)]
+enum Stage<B, W: OpCode, T: OpCode> {
+    Whole(Op<W>),
+    Tail(Op<T>),
+    Empty(Option<B>),
+}
+
+impl<B: IoBuf, W, T> Stage<B, W, T>
+where
+    W: OpCode<Output = BufResult<usize, B>>,
+    T: OpCode<Output = BufResult<usize, Slice<B>>>,
+{
+    /// Submits the first op on the whole buffer, unless there is nothing
+    /// to move (`len == 0`).
+    #[inline]
+    fn start(len: usize, buf: B, op: impl FnOnce(B) -> W) -> Self {
+        if len == 0 {
+            Stage::Empty(Some(buf))
+        } else {
+            Stage::Whole(Op::submit(op(buf)))
         }
     }
-    (Ok(()), buf)
+
+    /// The current op's result with the whole buffer; `Err(buf)` for an
+    /// empty buffer, which is done at once.
+    #[inline]
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<BufResult<usize, B>, B>> {
+        Poll::Ready(Ok(match self {
+            Stage::Whole(op) => ready!(Pin::new(op).poll(cx)),
+            Stage::Tail(op) => {
+                let (res, slice) = ready!(Pin::new(op).poll(cx));
+                (res, slice.into_inner())
+            }
+            Stage::Empty(buf) => match buf.take() {
+                Some(buf) => return Poll::Ready(Err(buf)),
+                None => panic!("coring: read_exact/write_all polled after it completed"),
+            },
+        }))
+    }
+}
+
+/// The future of `read_exact` on a stream: receives until the buffer is
+/// full (`bytes_total()` bytes), however many receives it takes, and gives
+/// the buffer back, its initialized length covering what arrived.
+/// `UnexpectedEof` when the peer closes first.
+///
+/// Like [`WriteAll`], it starts when it is made (the first receive is
+/// submitted by `read_exact` itself), and dropping it cancels the receive
+/// in flight; bytes that already arrived are then lost with the future.
+#[must_use = "dropping it cancels the read; await it to fill the buffer"]
+pub struct ReadExact<'a, B: IoBufMut> {
+    fd: &'a SharedFd,
+    total: usize,
+    done: usize,
+    stage: Stage<B, Recv<B>, Recv<Slice<B>>>,
+}
+
+// Nothing in it is ever pinned in place: the ops are `Unpin`, and the
+// buffer is only moved, never borrowed across polls.
+impl<B: IoBufMut> Unpin for ReadExact<'_, B> {}
+
+/// Starts receiving into all of `buf` on `fd`.
+#[inline]
+pub(crate) fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> ReadExact<'_, B> {
+    let total = buf.bytes_total();
+    ReadExact {
+        fd,
+        total,
+        done: 0,
+        stage: Stage::start(total, buf, |buf| Recv::new(fd, buf)),
+    }
+}
+
+impl<B: IoBufMut> Future for ReadExact<'_, B> {
+    type Output = BufResult<(), B>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let (res, buf) = match ready!(this.stage.poll(cx)) {
+                Ok(step) => step,
+                Err(buf) => return Poll::Ready((Ok(()), buf)),
+            };
+            match res {
+                Ok(0) => return Poll::Ready((Err(unexpected_eof()), buf)),
+                Ok(n) => this.done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            }
+            if this.done >= this.total {
+                return Poll::Ready((Ok(()), buf));
+            }
+            // A short receive: receive the rest (polled at the loop's top,
+            // which registers the waker).
+            let rest = buf.slice(this.done..);
+            this.stage = Stage::Tail(Op::submit(Recv::new(this.fd, rest)));
+        }
+    }
+}
+
+#[cold]
+fn unexpected_eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the peer closed the connection before the buffer was full",
+    )
 }
 
 /// The future of `write_all` on a stream: sends all of a buffer's
@@ -55,40 +144,21 @@ pub struct WriteAll<'a, B: IoBuf> {
     fd: &'a SharedFd,
     total: usize,
     done: usize,
-    state: WriteState<B>,
+    stage: Stage<B, Send<B>, Send<Slice<B>>>,
 }
 
-// An explicit tag: without it the variant is encoded in a niche of the
-// ops' buffers, and every poll decodes it (13 instructions per echoed
-// request in callgrind).
-#[repr(u8)]
-enum WriteState<B: IoBuf> {
-    /// The first send, of the whole buffer.
-    Whole(Op<Send<B>>),
-    /// A send of what is left after a short one.
-    Tail(Op<Send<Slice<B>>>),
-    /// Nothing to send (an empty buffer), not yet given back.
-    Empty(Option<B>),
-}
-
-// Nothing in it is ever pinned in place: the ops are `Unpin`, and the
-// buffer is only moved, never borrowed across polls.
+// As for `ReadExact`: nothing in it is pinned in place.
 impl<B: IoBuf> Unpin for WriteAll<'_, B> {}
 
 /// Starts sending all of `buf`'s initialized bytes on `fd`.
 #[inline]
 pub(crate) fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> WriteAll<'_, B> {
     let total = buf.bytes_init();
-    let state = if total == 0 {
-        WriteState::Empty(Some(buf))
-    } else {
-        WriteState::Whole(Op::submit(Send::new(fd, buf)))
-    };
     WriteAll {
         fd,
         total,
         done: 0,
-        state,
+        stage: Stage::start(total, buf, |buf| Send::new(fd, buf)),
     }
 }
 
@@ -99,16 +169,9 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let (res, buf) = match &mut this.state {
-                WriteState::Whole(op) => ready!(Pin::new(op).poll(cx)),
-                WriteState::Tail(op) => {
-                    let (res, slice) = ready!(Pin::new(op).poll(cx));
-                    (res, slice.into_inner())
-                }
-                WriteState::Empty(buf) => match buf.take() {
-                    Some(buf) => return Poll::Ready((Ok(()), buf)),
-                    None => panic!("coring: WriteAll polled after it completed"),
-                },
+            let (res, buf) = match ready!(this.stage.poll(cx)) {
+                Ok(step) => step,
+                Err(buf) => return Poll::Ready((Ok(()), buf)),
             };
             match sent(res) {
                 Ok(n) => this.done += n,
@@ -117,10 +180,9 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
             if this.done >= this.total {
                 return Poll::Ready((Ok(()), buf));
             }
-            // A short send: send the rest (polled at the loop's top, which
-            // registers the waker).
+            // A short send: send the rest.
             let rest = buf.slice(this.done..this.total);
-            this.state = WriteState::Tail(Op::submit(Send::new(this.fd, rest)));
+            this.stage = Stage::Tail(Op::submit(Send::new(this.fd, rest)));
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use super::stream::TcpStream;
 use crate::recv_stream::RecvStream;
-use crate::stream_io::{self, WriteAll};
-use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::stream_io::{self, ReadExact, WriteAll};
+use coring_runtime::buf::{BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Op, Recv, Send, Shutdown};
 use std::fmt;
@@ -49,8 +49,9 @@ impl OwnedReadHalf {
     }
 
     /// Receives until `buf` is full; see [`TcpStream::read_exact`].
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::read_exact(&self.fd, buf).await
+    #[inline]
+    pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
+        stream_io::read_exact(&self.fd, buf)
     }
 
     /// The received bytes as buffers from `ring`; see

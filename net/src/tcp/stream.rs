@@ -3,8 +3,8 @@
 use super::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::addr::{each_addr_async, not_inet};
 use crate::recv_stream::RecvStream;
-use crate::stream_io::{self, WriteAll};
-use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::stream_io::{self, ReadExact, WriteAll};
+use coring_runtime::buf::{BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{
     Connect, Op, Readv, Recv, Send, SendZc, SendZcFuture, Shutdown, SockAddr, Writev,
@@ -106,14 +106,17 @@ impl TcpStream {
         SendZc::new(&self.fd, buf).submit()
     }
 
-    /// Receives until `buf` holds `buf.bytes_total()` bytes.
+    /// Receives until `buf` holds `buf.bytes_total()` bytes. The first
+    /// receive is submitted now, like [`read`](Self::read)'s; the returned
+    /// [`ReadExact`] finishes the job and gives the buffer back.
     ///
     /// # Errors
     ///
     /// `UnexpectedEof` if the peer closes first (the buffer's length shows
     /// what did arrive), or the kernel's error.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::read_exact(&self.fd, buf).await
+    #[inline]
+    pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
+        stream_io::read_exact(&self.fd, buf)
     }
 
     /// Sends all of `buf`'s initialized bytes, however many sends it takes.

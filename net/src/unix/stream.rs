@@ -2,8 +2,8 @@
 
 use super::{local_addr, peer_addr, to_sockaddr};
 use crate::recv_stream::RecvStream;
-use crate::stream_io::{self, WriteAll};
-use coring_runtime::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::stream_io::{self, ReadExact, WriteAll};
+use coring_runtime::buf::{BufRing, IoBuf, IoBufMut};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Connect, Op, Recv, Send, Shutdown, SockAddr};
 use socket2::{Domain, Socket, Type};
@@ -102,8 +102,9 @@ impl UnixStream {
     /// # Errors
     ///
     /// `UnexpectedEof` if the peer closes first, or the kernel's error.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        stream_io::read_exact(&self.fd, buf).await
+    #[inline]
+    pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
+        stream_io::read_exact(&self.fd, buf)
     }
 
     /// Sends all of `buf`'s initialized bytes; see
