@@ -47,6 +47,11 @@ pub use context::{spawn, try_current_metrics};
 pub use cores::{cores, spawner, CoreContext, Cores, CoresHandle, RemoteHandle, Spawner};
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 pub use metrics::Metrics;
+
+/// Test-only fault injection (feature `fault-injection`): make the Nth
+/// io_uring_enter, io_uring_register or SQ push on this thread fail.
+#[cfg(feature = "fault-injection")]
+pub use driver::fault;
 pub use runtime::{start, RingFlags, Runtime};
 
 /// The io-uring crate coring builds its SQEs with, for users who write

@@ -17,6 +17,11 @@ pub struct Metrics {
     pub parks: u64,
     /// Turns that found the kernel's CQ overflow flag set.
     pub cq_overflows: u64,
+    /// Times the kernel said it dropped CQEs (EBADR from
+    /// `io_uring_enter(2)`: it could not allocate room for overflowed
+    /// completions). The ops whose CQEs were lost never complete; a
+    /// non-zero count means the host ran out of kernel memory.
+    pub cq_dropped: u64,
     /// Tasks spawned.
     pub tasks_spawned: u64,
     /// Task polls (the `block_on` future counts too).

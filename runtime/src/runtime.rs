@@ -339,6 +339,7 @@ impl Core {
             enters: c.enters,
             parks: c.parks,
             cq_overflows: c.overflows,
+            cq_dropped: c.cq_dropped,
             tasks_spawned: self.executor.spawned.get(),
             tasks_polled: self.executor.polled.get(),
             ops_in_flight: d.ops.len() as u64,
@@ -357,6 +358,13 @@ impl Core {
 
     /// Drops every task, cancels every op in flight, and waits for every
     /// outstanding CQE.
+    ///
+    /// Completions may already wait in the driver's `reaped` lists (a full
+    /// SQ reaps outside the turn: while a task or `block_on` pushed, while
+    /// tasks are dropped here, while the cancels are pushed). The loop
+    /// finishes those first and ends only when nothing is in flight AND
+    /// nothing waits there, so an abandoned open's late fd is closed and
+    /// every abandoned buffer is freed before the runtime is gone.
     fn shutdown(&self) {
         self.flush();
         self.shutting_down.set(true);
@@ -365,31 +373,40 @@ impl Core {
         self.blocking.shutdown();
         drop(self.shared.close());
         self.timers.borrow_mut().clear();
-        let in_flight = self.driver.borrow().in_flight();
-        for ud in &in_flight {
-            self.driver.borrow_mut().push_cancel(*ud);
-        }
+        let mut cancelled = std::collections::HashSet::new();
         loop {
-            {
-                let mut driver = self.driver.borrow_mut();
-                if driver.in_flight().is_empty() {
-                    break;
-                }
-                if let Err(e) = driver.enter(true, Some(Duration::from_millis(100))) {
-                    fatal(e);
-                }
-                driver.reap();
+            self.finish_reaped();
+            // Finishing an orphan may drop user code that spawns or wakes.
+            self.executor.shutdown();
+            let mut driver = self.driver.borrow_mut();
+            if !driver.reaped.is_empty() {
+                continue;
             }
-            let mut scratch = self.scratch.borrow_mut();
-            std::mem::swap(&mut *scratch, &mut self.driver.borrow_mut().reaped);
-            // The tasks are gone: their wakers need not run.
-            scratch.wakers.clear();
-            for (orphan, cqe) in scratch.orphans.drain(..) {
-                orphan.finish(cqe);
+            let in_flight = driver.in_flight();
+            if in_flight.is_empty() {
+                break;
             }
+            for ud in in_flight {
+                if cancelled.insert(ud) {
+                    driver.push_cancel(ud);
+                }
+            }
+            if let Err(e) = driver.enter(true, Some(Duration::from_millis(100))) {
+                fatal(e);
+            }
+            driver.reap();
         }
-        // Wakes that came in while the tasks were dropped.
-        self.executor.shutdown();
+    }
+
+    /// Finishes the orphans the driver reaped; drops the wakers (their
+    /// tasks are gone).
+    fn finish_reaped(&self) {
+        let mut scratch = self.scratch.borrow_mut();
+        std::mem::swap(&mut *scratch, &mut self.driver.borrow_mut().reaped);
+        scratch.wakers.clear();
+        for (orphan, cqe) in scratch.orphans.drain(..) {
+            orphan.finish(cqe);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Registration of provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19)
 //! with the ring; the rings themselves live in `buf/ring.rs`.
 
-use super::Driver;
+use super::{register_fault, Driver};
 use std::io;
 
 impl Driver {
@@ -20,6 +20,7 @@ impl Driver {
         entries: u16,
         bgid: u16,
     ) -> io::Result<()> {
+        register_fault()?;
         // SAFETY: forwarded from the caller.
         unsafe {
             self.ring

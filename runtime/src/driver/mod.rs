@@ -8,6 +8,8 @@
 //! overflow flag is set.
 
 mod buf_ring;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod park;
 mod register;
 mod setup;
@@ -79,6 +81,9 @@ pub(crate) struct DriverCounters {
     pub(crate) enters: u64,
     pub(crate) parks: u64,
     pub(crate) overflows: u64,
+    /// Enters that said EBADR: the kernel dropped CQEs (it could not
+    /// allocate overflow entries).
+    pub(crate) cq_dropped: u64,
 }
 
 /// One ring and its op table.
@@ -146,7 +151,7 @@ impl Driver {
         d.batch_left = d.submit_batch;
         d.device_left = d.device_batch;
         let mut probe = io_uring::Probe::new();
-        if d.ring.submitter().register_probe(&mut probe).is_ok() {
+        if register_fault().is_ok() && d.ring.submitter().register_probe(&mut probe).is_ok() {
             d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
         }
         if register_ring_fd {
@@ -161,6 +166,7 @@ impl Driver {
     }
 
     fn register_ring_fd(&self) -> io::Result<RawFd> {
+        register_fault()?;
         let mut up = RsrcUpdate {
             offset: u32::MAX,
             resv: 0,
@@ -231,6 +237,11 @@ impl Driver {
     #[inline]
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) {
         loop {
+            #[cfg(feature = "fault-injection")]
+            if fault::hit(fault::Point::Push).is_some() {
+                self.make_room();
+                continue;
+            }
             // SAFETY: every pointer in `sqe` stays valid until its CQE: ops
             // guarantee it through the OpCode contract (their resources live
             // in the Op future or in the table until the final CQE); the
@@ -451,6 +462,10 @@ impl Driver {
         if wait {
             self.counters.parks += 1;
         }
+        #[cfg(feature = "fault-injection")]
+        if let Some(errno) = fault::hit(fault::Point::Enter) {
+            return self.enter_result(-(errno as isize));
+        }
         // SAFETY: io_uring_enter(2) on our ring; `arg_ptr` is null or points
         // to a GeteventsArg (whose `ts` points to a live timespec) of
         // `arg_size` bytes that outlive the call.
@@ -470,8 +485,22 @@ impl Driver {
         if r >= 0 {
             return Ok(());
         }
+        self.enter_result(r)
+    }
+
+    /// What a failed enter means. EINTR, EAGAIN, EBUSY and ETIME are
+    /// transient: the caller reaps and goes round again. EBADR says the
+    /// kernel dropped CQEs it could not allocate room for (the condition
+    /// clears with this report, see io_uring_enter(2)): counted, not an
+    /// error. Anything else means the ring is broken.
+    #[cold]
+    fn enter_result(&mut self, r: isize) -> io::Result<()> {
         match -r as i32 {
             libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME => Ok(()),
+            libc::EBADR => {
+                self.counters.cq_dropped += 1;
+                Ok(())
+            }
             errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
@@ -598,6 +627,16 @@ unsafe fn io_uring_enter(
     }
 }
 
+/// A register step's injected fault (feature `fault-injection`).
+#[inline]
+pub(crate) fn register_fault() -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    if let Some(errno) = fault::hit(fault::Point::Register) {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok(())
+}
+
 #[cold]
 #[inline(never)]
 fn op_gone() -> ! {
@@ -605,7 +644,21 @@ fn op_gone() -> ! {
 }
 
 /// An enter error that is not transient means the ring itself is broken
-/// (EBADF, EFAULT, EINVAL): a coring bug, not bad input.
+/// (EBADF, EFAULT, EINVAL, ENXIO): a coring bug or a ring torn down under
+/// us, not bad input.
+///
+/// It aborts rather than panics. SQEs in the ring may point into memory
+/// whose owner is on the stack of the caller (an op being submitted) or
+/// in the op table; an unwind would free that memory while the kernel may
+/// still read or write it, and a runtime that goes on after a broken enter
+/// cannot wait for the CQEs that would make it safe to free.
+#[cold]
+#[inline(never)]
 pub(crate) fn fatal(e: io::Error) -> ! {
-    panic!("coring: io_uring_enter failed: {e} (a coring bug or a broken ring)")
+    eprintln!(
+        "coring: io_uring_enter failed: {e}; the ring cannot go on and memory the kernel \
+         may still use cannot be freed safely, so the process aborts (a coring bug or a \
+         broken ring)"
+    );
+    std::process::abort()
 }

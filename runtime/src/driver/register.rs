@@ -4,7 +4,7 @@
 //! They run on the ring's own thread (the ring may be SINGLE_ISSUER) and
 //! never touch the SQ or CQ.
 
-use super::Driver;
+use super::{register_fault, Driver};
 use io_uring::Probe;
 use std::io;
 use std::os::fd::RawFd;
@@ -14,6 +14,9 @@ impl Driver {
     /// A kernel without the probe answers "no" for everything.
     pub(crate) fn probe_opcode(&self, opcode: u8) -> bool {
         let mut probe = Probe::new();
+        if register_fault().is_err() {
+            return false;
+        }
         match self.ring.submitter().register_probe(&mut probe) {
             Ok(()) => probe.is_supported(opcode),
             Err(_) => false,
@@ -29,6 +32,7 @@ impl Driver {
     ///
     /// [`unregister_buffers`]: Driver::unregister_buffers
     pub(crate) unsafe fn register_buffers(&self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        register_fault()?;
         // SAFETY: the caller keeps the memory valid until unregistration.
         unsafe { self.ring.submitter().register_buffers(iovecs) }
     }
@@ -41,6 +45,7 @@ impl Driver {
     /// Registers an empty file table of `slots` entries (5.19; before that,
     /// a table of -1 entries, 5.13).
     pub(crate) fn register_files_sparse(&self, slots: u32) -> io::Result<()> {
+        register_fault()?;
         let s = self.ring.submitter();
         match s.register_files_sparse(slots) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -54,6 +59,7 @@ impl Driver {
     /// Puts `fd` (or -1, to empty it) in file-table slot `slot`. The
     /// table takes its own reference to the file.
     pub(crate) fn update_file(&self, slot: u32, fd: RawFd) -> io::Result<()> {
+        register_fault()?;
         self.ring
             .submitter()
             .register_files_update(slot, &[fd])
