@@ -74,12 +74,12 @@ fn drop_frees_buffers_of_waiting_tasks_on_a_plain_ring() {
                 for _ in 0..64 {
                     let rd = rd.clone();
                     let buf = counter.buf(64);
-                    coring::spawn(async move {
+                    drop(coring::spawn(async move {
                         let _ = coring::io::read(&rd, buf).await;
-                    });
-                    coring::spawn(async {
+                    }));
+                    drop(coring::spawn(async {
                         drop(Op::submit(open_dev_null()));
-                    });
+                    }));
                 }
                 let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
                 let waker_thread = std::thread::spawn(move || {

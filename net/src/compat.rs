@@ -43,7 +43,12 @@ pub struct Compat<S> {
     /// Received bytes not yet copied out, from `read_pos`.
     read_buf: Vec<u8>,
     read_pos: usize,
+    /// The peer closed its side; reported once the write in flight ended.
+    read_eof: bool,
     write_op: Option<WriteOp>,
+    /// The result of a write that ended while a read waited to report end
+    /// of stream; the next flush or write reports it.
+    write_res: Option<io::Result<()>>,
     /// A spare buffer for the next write (the last one's, cleared).
     spare: Vec<u8>,
     shutdown_op: Option<Op<Shutdown>>,
@@ -57,7 +62,9 @@ impl<S> Compat<S> {
             read_op: None,
             read_buf: Vec::new(),
             read_pos: 0,
+            read_eof: false,
             write_op: None,
+            write_res: None,
             spare: Vec::new(),
             shutdown_op: None,
         }
@@ -80,7 +87,7 @@ impl<S> Compat<S> {
         if dst.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.read_pos >= self.read_buf.len() {
+        if self.read_pos >= self.read_buf.len() && !self.read_eof {
             let fd = &self.fd;
             let buf = &mut self.read_buf;
             let op = self.read_op.get_or_insert_with(|| {
@@ -93,9 +100,22 @@ impl<S> Compat<S> {
             self.read_op = None;
             self.read_buf = b;
             self.read_pos = 0;
-            if res? == 0 {
-                return Poll::Ready(Ok(0));
-            }
+            self.read_eof = res? == 0;
+        }
+        if self.read_eof && self.write_op.is_some() {
+            // End of stream comes after the write in flight has ended and
+            // the caller has seen it end: a peer that read our last bytes
+            // and closed must not look like a close in the middle of our
+            // write. hyper polls its read before its flush and calls that
+            // an incomplete message; with a blocking socket the write
+            // would have ended before the peer could see its bytes.
+            let res = ready!(self.poll_write_op(cx));
+            self.write_res = Some(res);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.read_eof {
+            return Poll::Ready(Ok(0));
         }
         let avail = &self.read_buf[self.read_pos..];
         let n = avail.len().min(dst.len());
@@ -106,14 +126,25 @@ impl<S> Compat<S> {
 
     /// Waits for the write in flight; its error, if any.
     fn poll_write_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(op) = &mut self.write_op {
-            let (res, mut b) = ready!(op.as_mut().poll(cx));
-            self.write_op = None;
-            b.clear();
-            self.spare = b;
-            res?;
+        if let Some(res) = self.write_res.take() {
+            return Poll::Ready(res);
+        }
+        if self.write_op.is_some() {
+            ready!(self.poll_write_op(cx))?;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Polls the write in flight (there is one); keeps its buffer.
+    fn poll_write_op(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(op) = &mut self.write_op else {
+            return Poll::Ready(Ok(()));
+        };
+        let (res, mut b) = ready!(op.as_mut().poll(cx));
+        self.write_op = None;
+        b.clear();
+        self.spare = b;
+        Poll::Ready(res)
     }
 
     fn poll_write_from(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {

@@ -29,7 +29,15 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     spin_before_park: Option<Duration>,
+    /// A `CORING_RING` value that is not one of the known shapes.
+    bad_env: Option<String>,
+    /// The default CQ size, as a multiple of the SQ's.
+    cq_factor: u32,
 }
+
+/// The environment variable that picks the ring shape [`Builder::new`]
+/// starts from (see there).
+pub const RING_ENV: &str = "CORING_RING";
 
 impl Default for Builder {
     fn default() -> Self {
@@ -42,7 +50,46 @@ impl Builder {
     /// DEFER_TASKRUN, COOP_TASKRUN, a registered ring fd, 128 task polls a
     /// turn, device ops submitted every 4, a blocking pool of up to 64
     /// threads kept 10 s when idle.
+    ///
+    /// The environment variable `CORING_RING` changes the ring defaults,
+    /// to run a program (or the test suite) under the ring shapes other
+    /// kernels give; setters called afterwards still win:
+    /// - `plain`: no SINGLE_ISSUER, DEFER_TASKRUN or COOP_TASKRUN and no
+    ///   registered ring fd, as kernels 5.11 to 5.18 give;
+    /// - `tiny`: an SQ of 4 entries and a CQ of 8 (a CQ twice the SQ
+    ///   where a program sets its own SQ size), so the SQ fills and the CQ
+    ///   overflows all the time;
+    /// - `default` or unset: the defaults above.
+    ///
+    /// Any other value makes [`build`](Builder::build) fail with
+    /// `InvalidInput`.
     pub fn new() -> Self {
+        let b = Builder::plain_defaults();
+        match std::env::var(RING_ENV) {
+            Err(_) => b,
+            Ok(v) => b.ring_shape(&v),
+        }
+    }
+
+    fn ring_shape(mut self, shape: &str) -> Self {
+        match shape {
+            "" | "default" => {}
+            "plain" => {
+                self.cfg.single_issuer = false;
+                self.cfg.defer_taskrun = false;
+                self.cfg.coop_taskrun = false;
+                self.register_ring_fd = false;
+            }
+            "tiny" => {
+                self.cfg.entries = 4;
+                self.cq_factor = 2;
+            }
+            other => self.bad_env = Some(other.to_string()),
+        }
+        self
+    }
+
+    fn plain_defaults() -> Self {
         Builder {
             cfg: RingConfig {
                 entries: 256,
@@ -59,6 +106,8 @@ impl Builder {
             max_blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
             spin_before_park: None,
+            bad_env: None,
+            cq_factor: 4,
         }
     }
 
@@ -179,9 +228,16 @@ impl Builder {
     /// `Unsupported` on a kernel without it (coring needs 5.11),
     /// `OutOfMemory` for a memlock limit, `InvalidInput` for bad sizes.
     pub fn build(self) -> io::Result<Runtime> {
+        if let Some(v) = &self.bad_env {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("coring: {RING_ENV}={v:?} is not a ring shape; use plain, tiny or default"),
+            ));
+        }
         let mut cfg = self.cfg;
         if cfg.cq_entries.is_none() && (1..=MAX_ENTRIES).contains(&cfg.entries) {
-            cfg.cq_entries = Some((cfg.entries.next_power_of_two() * 4).min(2 * MAX_ENTRIES));
+            cfg.cq_entries =
+                Some((cfg.entries.next_power_of_two() * self.cq_factor).min(2 * MAX_ENTRIES));
         }
         Runtime::from_config(
             &cfg,

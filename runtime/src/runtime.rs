@@ -194,10 +194,14 @@ impl Core {
             self.pull_remote();
         }
         self.executor.run(self, self.task_budget);
-        let busy = self.executor.has_ready();
         let mut wakers = self.wakers.borrow_mut();
         let orphans = {
             let mut driver = self.driver.borrow_mut();
+            // A push that found the SQ full reaped into `driver.reaped`:
+            // the wakers there (this runtime's tasks, its block_on) must
+            // run before anything waits, or the turn parks on a wake it
+            // already has.
+            let busy = self.executor.has_ready() || !driver.reaped.is_empty();
             let res = if busy {
                 driver.enter(false, None)
             } else {

@@ -359,3 +359,20 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
     let (s, _) = l.accept().await.expect("accept");
     (c, s)
 }
+
+// ---------------------------------------------------------------------------
+// Ring shapes (CORING_RING)
+
+/// Whether the test runs with the default ring shape. When `CORING_RING`
+/// picks another (`plain`, `tiny`), prints that `what` is skipped and why,
+/// and returns true: the caller returns. For tests of the defaults
+/// themselves, never for tests of behaviour.
+pub fn skip_unless_default_ring(what: &str) -> bool {
+    match std::env::var("CORING_RING") {
+        Ok(v) if !v.is_empty() && v != "default" => {
+            eprintln!("skipped: {what} is checked only with the default ring (CORING_RING={v})");
+            true
+        }
+        _ => false,
+    }
+}
