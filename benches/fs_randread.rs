@@ -99,10 +99,7 @@ fn parse() -> Opts {
         // `cargo bench` runs this in the bench package's folder
         // (`benches/`): the target directory is the workspace's.
         out: std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(
-                || workspace_dir().join("target"),
-                PathBuf::from,
-            )
+            .map_or_else(|| workspace_dir().join("target"), PathBuf::from)
             .join("bench-results"),
         only: None,
         modes: vec![Mode::Cached, Mode::Direct],
