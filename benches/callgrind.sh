@@ -28,7 +28,7 @@ mkdir -p "$OUT"
 EXE=${OPS_BENCH_EXE:-}
 if [[ -z "$EXE" ]]; then
     echo "building ops bench ..." >&2
-    EXE=$(cargo bench --bench ops --no-run --message-format=json 2>"$OUT/build.log" |
+    EXE=$(cargo bench -p coring-bench --bench ops --no-run --message-format=json 2>"$OUT/build.log" |
         grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//' | grep '/ops-' | tail -n 1 || true)
     if [[ -z "$EXE" ]]; then
         # Fall back to the newest ops-* binary.

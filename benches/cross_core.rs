@@ -1,5 +1,5 @@
 //! Cross-core messages and spawn_blocking: coring vs tokio, interleaved in
-//! one process run (see /work/shared/BENCHMARKING.md).
+//! one process run (see docs/BENCHMARKING.md).
 //!
 //! Cross-core, between two threads pinned to CPUs 0 and 1:
 //! - `coring-spawn`: two coring cores; core 0 sends `Spawner::run`
@@ -39,8 +39,8 @@
 //! window (getrusage), divided by the messages: it includes both sides.
 //!
 //! ```text
-//! cargo bench --bench cross_core
-//! cargo bench --bench cross_core -- --n 50000 --repeats 7
+//! cargo bench -p coring-bench --bench cross_core
+//! cargo bench -p coring-bench --bench cross_core -- --n 50000 --repeats 7
 //! ```
 
 mod common;

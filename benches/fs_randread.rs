@@ -15,7 +15,7 @@
 //! into the results dir.
 //!
 //! ```text
-//! cargo bench --bench fs_randread -- [--secs S] [--repeats R] [--qd 1,32,128]
+//! cargo bench -p coring-bench --bench fs_randread -- [--secs S] [--repeats R] [--qd 1,32,128]
 //!     [--dir DIR] [--size-mib N] [--out DIR] [--only CONTENDER] [--modes cached,direct]
 //!     [--no-seq] [--ios N]
 //! ```
@@ -23,7 +23,7 @@
 //! `--ios N` stops every run after N IOs: run it under
 //! `valgrind --tool=callgrind` with N and 2N and divide the difference in
 //! instructions by N for user-space instructions per IO (see
-//! `/work/shared/BENCHMARKING.md`):
+//! `docs/BENCHMARKING.md`):
 //!
 //! ```text
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p target/release/deps/fs_randread-* \
@@ -82,6 +82,13 @@ impl Mode {
     }
 }
 
+/// The workspace's root folder: this bench package is its `benches/`.
+fn workspace_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bench package lives inside the workspace")
+}
+
 fn parse() -> Opts {
     let mut o = Opts {
         secs: 2.0,
@@ -89,8 +96,10 @@ fn parse() -> Opts {
         qds: vec![1, 32, 128],
         dir: PathBuf::from("/var/tmp"),
         size_mib: 1024,
+        // `cargo bench` runs this in the bench package's folder
+        // (`benches/`): the target directory is the workspace's.
         out: std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+            .map_or_else(|| workspace_dir().join("target"), PathBuf::from)
             .join("bench-results"),
         only: None,
         modes: vec![Mode::Cached, Mode::Direct],

@@ -30,7 +30,7 @@ mkdir -p "$OUT"
 EXE=${NET_ECHO_EXE:-}
 if [[ -z "$EXE" ]]; then
     echo "building the net_echo bench ..." >&2
-    EXE=$(cargo bench --bench net_echo --no-run --message-format=json 2>"$OUT/build.log" |
+    EXE=$(cargo bench -p coring-bench --bench net_echo --no-run --message-format=json 2>"$OUT/build.log" |
         grep -o '"executable":"[^"]*net_echo-[^"]*"' | sed 's/^"executable":"//; s/"$//' | tail -n 1 || true)
 fi
 if [[ -z "$EXE" || ! -x "$EXE" ]]; then

@@ -1,13 +1,13 @@
 //! Op round trip: a hand-written io-uring loop (the floor) vs coring vs
 //! monoio, for NOPs and 1-byte reads of /dev/zero with 1 and 32 ops in
 //! flight. Contenders are interleaved in one process run; see
-//! /work/shared/BENCHMARKING.md for the method.
+//! docs/BENCHMARKING.md for the method.
 //!
 //! ```text
-//! cargo bench --bench ops                          # full table
-//! cargo bench --bench ops -- --n 200000 --repeats 5
-//! BENCH_N=50000 BENCH_REPEATS=5 cargo bench --bench ops
-//! cargo bench --bench ops -- --only coring:read32 --n 100000   # one cell, once
+//! cargo bench -p coring-bench --bench ops                          # full table
+//! cargo bench -p coring-bench --bench ops -- --n 200000 --repeats 5
+//! BENCH_N=50000 BENCH_REPEATS=5 cargo bench -p coring-bench --bench ops
+//! cargo bench -p coring-bench --bench ops -- --only coring:read32 --n 100000   # one cell, once
 //! ```
 //!
 //! `--only contender:workload` (contender: raw, coring, monoio; workload:

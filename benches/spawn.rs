@@ -1,14 +1,14 @@
 //! Spawn + join of many tiny tasks: coring vs tokio's current_thread
 //! runtime, interleaved in one process run (see
-//! /work/shared/BENCHMARKING.md).
+//! docs/BENCHMARKING.md).
 //!
 //! Patterns:
 //! - `all`: spawn every task, then await the JoinHandles in order;
 //! - `batch1k`: spawn 1,000 tasks, await those 1,000, repeat.
 //!
 //! ```text
-//! cargo bench --bench spawn
-//! cargo bench --bench spawn -- --n 1000000 --repeats 7
+//! cargo bench -p coring-bench --bench spawn
+//! cargo bench -p coring-bench --bench spawn -- --n 1000000 --repeats 7
 //! ```
 
 mod common;

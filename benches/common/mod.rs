@@ -1,5 +1,5 @@
 //! Helpers shared by the `ops` and `spawn` benches: CPU pinning, argument
-//! parsing, and median/spread statistics (see /work/shared/BENCHMARKING.md).
+//! parsing, and median/spread statistics (see docs/BENCHMARKING.md).
 #![allow(dead_code)] // Each bench binary uses a different subset.
 
 use std::io;

@@ -8,12 +8,12 @@
 //! measured in turn, in a rotated order each repeat (interleaved, so drift
 //! hits all alike). Per window: requests/s, and the server's CPU time per
 //! request from `/proc/PID/task/*/schedstat` (honest when the load
-//! generator is the bottleneck). See /work/shared/BENCHMARKING.md.
+//! generator is the bottleneck). See docs/BENCHMARKING.md.
 //!
 //! ```text
-//! cargo bench --bench net_echo -- [--repeats 5] [--secs 1.0] [--warmup 0.3]
+//! cargo bench -p coring-bench --bench net_echo -- [--repeats 5] [--secs 1.0] [--warmup 0.3]
 //!     [--sizes 64,4096] [--conns 1,16,256,1000] [--only coring,raw]
-//!     [--out target/bench-results]
+//!     [--out DIR (default: target/bench-results)]
 //! ```
 //! Results: a table on stdout, `net_echo.csv` and `net_echo.svg` in the
 //! output folder (and copies in `docs/` when `--docs` is given).
@@ -190,7 +190,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let warmup: f64 = num(args, "--warmup", 0.3)?;
     let sizes = list(args, "--sizes", &[64, 4096])?;
     let conns = list(args, "--conns", &[1, 16, 256, 1000])?;
-    let out = flag(args, "--out").unwrap_or_else(|| "target/bench-results".into());
+    let out = flag(args, "--out").unwrap_or_else(report::default_out);
     let kinds: Vec<&'static str> = match flag(args, "--only") {
         None => KINDS.to_vec(),
         Some(v) => {

@@ -139,7 +139,7 @@ pub fn report(
     let svg = svg(samples, kinds, sizes, conns);
     let mut dirs = vec![out.to_string()];
     if docs {
-        dirs.push("docs".into());
+        dirs.push(workspace_root().join("docs").display().to_string());
     }
     for d in dirs {
         std::fs::create_dir_all(&d).map_err(|e| format!("{d}: {e}"))?;
@@ -273,4 +273,21 @@ fn svg(samples: &[Sample], kinds: &[&str], sizes: &[usize], conns: &[usize]) -> 
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The workspace's root folder: this bench package is its `benches/`.
+/// (`cargo bench` runs a bench in its package's folder, not the root.)
+fn workspace_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bench package lives inside the workspace")
+}
+
+/// The default output folder: `bench-results` in the target directory.
+pub fn default_out() -> String {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), Into::into)
+        .join("bench-results")
+        .display()
+        .to_string()
 }

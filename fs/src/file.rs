@@ -154,10 +154,9 @@ impl File {
     /// worker threads (IOSQE_ASYNC, [`Offload`](coring_runtime::op::Offload))
     /// instead of trying them inline first. Every clone of the `File`
     /// sees it. For O_DIRECT on a device that rewards parallel
-    /// submission this trades CPU for IOPS: on this project's virtual
-    /// disk, random 4 KiB O_DIRECT reads at 32 in flight gained ~15% IOPS
-    /// at ~1.3× the CPU per IO (fio's io_uring engine gets its edge over a
-    /// plain loop the same way). For page-cache I/O it only costs.
+    /// submission this trades CPU for IOPS (measurements:
+    /// `docs/BENCHMARKS.md` in the repository). For page-cache I/O it
+    /// only costs.
     pub fn set_offload(&self, on: bool) {
         self.inner.offload.set(on);
     }

@@ -195,12 +195,11 @@ impl Builder {
     ///
     /// A turn that runs many tasks otherwise hands the kernel one big
     /// batch, and the first SQE waits for the whole batch to be pushed;
-    /// devices see bursts. Smaller batches reach a device sooner: on this
-    /// project's virtio disk, O_DIRECT random 4 KiB reads at queue depth
-    /// 32 went from ~73k to ~85k IOPS with `submit_batch(4)` at about
-    /// the same CPU per read (`cargo bench --bench fs_randread`,
-    /// `coring-b4`). Reads from the page cache pay one more syscall per
-    /// `n` ops for nothing, so leave it off unless the ops go to a device.
+    /// devices see bursts. Smaller batches reach a device sooner, which
+    /// some devices reward with more IOPS at about the same CPU per read
+    /// (measurements: `docs/BENCHMARKS.md` in the repository). Reads from
+    /// the page cache pay one more syscall per `n` ops for nothing, so
+    /// leave it off unless the ops go to a device.
     /// Ignored with [`sqpoll`](Builder::sqpoll) (the kernel thread
     /// submits).
     pub fn submit_batch(mut self, n: u32) -> Self {

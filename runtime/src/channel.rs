@@ -4,9 +4,8 @@
 //! and across cores (see the README); this channel exists because they pay
 //! for their generality across cores: every message takes a semaphore
 //! permit and gives it back, so each message moves the same cache lines
-//! between the two CPUs. Measured with `cargo bench --bench cross_core`,
-//! tokio's mpsc between two coring cores moved about 9 M messages/s, below
-//! tokio's multi-thread runtime running both tasks on one thread.
+//! between the two CPUs. (The cross-core benchmark compares them:
+//! `docs/BENCHMARKS.md` in the repository.)
 //!
 //! Here the sender and receiver each own one index (padded to its own
 //! cache lines) and keep a cached copy of the other's, so a run of

@@ -7,8 +7,9 @@
 //! whose ops completed. Nothing polls for readiness.
 //!
 //! This crate holds all of coring's unsafe code; `coring-net` and
-//! `coring-fs` forbid it. The layout follows `DESIGN.md`: [`op`] says what
-//! we ask the kernel (one file per op), `driver` how we talk to it.
+//! `coring-fs` forbid it. [`op`] says what we ask the kernel (one file per
+//! op), `driver` how we talk to it; `docs/DESIGN.md` in the repository
+//! has the whole picture.
 //!
 //! # Examples
 //!

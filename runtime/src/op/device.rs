@@ -9,11 +9,11 @@ use io_uring::squeue;
 /// they pushed in one `io_uring_enter`. For reads from the page cache that
 /// is the cheapest way. For O_DIRECT reads it means the device gets a
 /// burst of, say, 32 requests, the first held back until the last is
-/// pushed. On this project's virtio disk that cost a sixth of the IOPS at
-/// 32 in flight (raw loop: ~72k batched, ~88k submitting every 4 SQEs, at
-/// the same CPU per read). Ops marked `Device` are submitted in groups of
+/// pushed, and some devices serve such bursts worse than a steady stream
+/// (measurements: `docs/BENCHMARKS.md` in the repository). Ops marked
+/// `Device` are submitted in groups of
 /// [`Builder::device_batch`](crate::Builder::device_batch) (default 4) as
-/// they are pushed; other ops wait for the turn as before.
+/// they are pushed; other ops wait for the end of the turn.
 ///
 /// `coring::fs` marks the reads and writes of files opened with O_DIRECT.
 /// A wrapper (a const on the op type), so other ops pay nothing for it.

@@ -1,6 +1,6 @@
 //! The state of one op in the op table, and its transitions.
 //!
-//! Rules (the soundness core, see `DESIGN.md`):
+//! Rules (the soundness core, see `docs/DESIGN.md`):
 //!
 //! 1. An op enters the table when its SQE is pushed, as `Submitted`.
 //! 2. Until its final CQE is reaped, the kernel may touch the op's

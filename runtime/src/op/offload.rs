@@ -2,10 +2,8 @@
 //!
 //! The kernel then runs the op on its io-wq worker threads instead of
 //! trying it inline first. For O_DIRECT on a device that rewards parallel
-//! submission this trades CPU for IOPS (on this project's virtual disk,
-//! random 4 KiB O_DIRECT reads at 32 in flight gained ~15% IOPS at ~1.3×
-//! the CPU per IO; fio's io_uring engine gets its edge over a plain loop
-//! the same way). For page-cache I/O and sockets it only costs.
+//! submission this trades CPU for IOPS (measurements: `docs/BENCHMARKS.md`
+//! in the repository). For page-cache I/O and sockets it only costs.
 //!
 //! A wrapper rather than a flag on every op, so ops submitted the plain
 //! way pay nothing for it.
