@@ -5,6 +5,8 @@
 //! workers meanwhile: the check is that page-cache reads create none
 //! without the option and do with it.
 
+mod support;
+
 use coring::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,9 @@ fn read_back(path: &Path, data: &[u8], offload: bool) -> usize {
 
 #[test]
 fn offload_sends_file_io_to_io_wq_workers() {
+    if support::skip_on_epoll("io-wq offload") {
+        return;
+    }
     let path = tmp("rw");
     let data: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
     std::fs::write(&path, &data).expect("write the file");

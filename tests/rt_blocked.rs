@@ -1,5 +1,9 @@
-//! `Runtime::new()` must fail with an `io::Error` that names the cause and the
-//! fix, not panic, when io_uring is blocked.
+//! Where io_uring is blocked, a runtime forced onto it (`Backend::IoUring`)
+//! fails with an `io::Error` that names the cause and the fix, not a panic;
+//! `Runtime::new()` (`Backend::Auto`) falls back to the epoll backend and
+//! serves; and with `CORING_BACKEND=epoll` coring never calls
+//! `io_uring_setup`, so even a filter that kills on it leaves the process
+//! alive.
 //!
 //! io_uring is blocked for real: each parent test re-executes this test binary
 //! to run only [`seccomp_child`], with [`CHILD_ENV`] set. That child installs a
@@ -31,10 +35,14 @@ const KIND_MARK: &str = "CORING_SECCOMP_ERROR_KIND=";
 const RAW_MARK: &str = "CORING_SECCOMP_RAW_OS_ERROR=";
 const MESSAGE_BEGIN: &str = "CORING_SECCOMP_MESSAGE_BEGIN\n";
 const MESSAGE_END: &str = "\nCORING_SECCOMP_MESSAGE_END";
+const AUTO_MARK: &str = "CORING_SECCOMP_AUTO_BACKEND=";
+const FALLBACK_MARK: &str = "CORING_SECCOMP_FALLBACK=";
+const SERVED_MARK: &str = "CORING_SECCOMP_SERVED";
 
 #[test]
 fn runtime_new_reports_eperm_when_seccomp_blocks_io_uring() {
     let report = run_child(Block::Eperm);
+    report.assert_auto_fell_back("PermissionDenied");
     report.assert_kind(io::ErrorKind::PermissionDenied);
     report.assert_message_contains(&[
         "io_uring_setup",
@@ -47,8 +55,21 @@ fn runtime_new_reports_eperm_when_seccomp_blocks_io_uring() {
 #[test]
 fn runtime_new_reports_enosys_when_kernel_lacks_io_uring() {
     let report = run_child(Block::Enosys);
+    report.assert_auto_fell_back("Unsupported");
     report.assert_kind(io::ErrorKind::Unsupported);
     report.assert_message_contains(&["io_uring_setup", "ENOSYS", "5.11"]);
+}
+
+/// A filter that kills the process on io_uring_setup: with
+/// CORING_BACKEND=epoll the child lives and serves.
+#[test]
+fn epoll_backend_never_calls_io_uring_setup() {
+    let report = run_child(Block::Kill);
+    assert!(
+        report.transcript.contains(SERVED_MARK),
+        "the child did not serve on epoll\n{}",
+        report.transcript
+    );
 }
 
 /// The child half: does nothing unless [`CHILD_ENV`] is set.
@@ -60,6 +81,14 @@ fn seccomp_child() {
     };
     let block = Block::from_env(&mode);
     seccomp::block_io_uring_setup(block.errno()).expect("install the seccomp filter");
+    if let Block::Kill = block {
+        // CORING_BACKEND=epoll (set by the parent): no io_uring_setup.
+        let rt = coring::Runtime::new().expect("an epoll runtime");
+        assert_eq!(rt.backend().kind(), coring::BackendKind::Epoll);
+        serve_smoke(&rt);
+        println!("{SERVED_MARK}");
+        return;
+    }
 
     // Prove the filter works, independently of coring.
     let probe = seccomp::probe_io_uring_setup();
@@ -72,10 +101,13 @@ fn seccomp_child() {
         block.errno(),
     );
 
-    match coring::Runtime::new() {
+    let forced = coring::Builder::new()
+        .backend(coring::Backend::IoUring)
+        .build();
+    match forced {
         Ok(_) => panic!(
-            "coring::Runtime::new() succeeded although seccomp makes io_uring_setup fail \
-             with {}",
+            "a Backend::IoUring runtime was built although seccomp makes io_uring_setup \
+             fail with {}",
             block.name()
         ),
         Err(err) => {
@@ -84,6 +116,56 @@ fn seccomp_child() {
             println!("{MESSAGE_BEGIN}{err}{MESSAGE_END}");
         }
     }
+    // Backend::Auto (CORING_BACKEND unset by the parent) falls back.
+    let rt = coring::Runtime::new().expect("Auto falls back to epoll");
+    let info = rt.backend();
+    println!("{AUTO_MARK}{}", info.kind());
+    println!(
+        "{FALLBACK_MARK}{:?}",
+        info.fallback_reason().map(|e| e.kind())
+    );
+    serve_smoke(&rt);
+    println!("{SERVED_MARK}");
+}
+
+/// A TCP echo, a pipe read, a file write and read back, a timer: the
+/// runtime serves.
+fn serve_smoke(rt: &coring::Runtime) {
+    rt.block_on(async {
+        let l = coring::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = coring::spawn(async move {
+            let (s, _) = l.accept().await.expect("accept");
+            let (res, buf) = s.read(Vec::with_capacity(64)).await;
+            let n = res.expect("server read");
+            let (res, _) = s.write_all(buf).await;
+            res.expect("server write");
+            n
+        });
+        let c = coring::net::TcpStream::connect(addr)
+            .await
+            .expect("connect");
+        let (res, _) = c.write_all(b"through epoll".to_vec()).await;
+        res.expect("client write");
+        let (res, buf) = c.read(Vec::with_capacity(64)).await;
+        assert_eq!(&buf[..res.expect("client read")], b"through epoll");
+        assert_eq!(server.await.expect("server task"), 13);
+        let path = std::env::temp_dir().join(format!("coring-blocked-{}", std::process::id()));
+        let f = coring::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .expect("create");
+        let (res, _) = f.write_all_at(b"file bytes".to_vec(), 0).await;
+        res.expect("file write");
+        let (res, buf) = f.read_at(Vec::with_capacity(32), 0).await;
+        assert_eq!(&buf[..res.expect("file read")], b"file bytes");
+        std::fs::remove_file(&path).expect("remove");
+        coring::time::sleep(Duration::from_millis(5)).await;
+    });
 }
 
 /// How the child's filter makes `io_uring_setup` fail.
@@ -93,6 +175,8 @@ enum Block {
     Eperm,
     /// ENOSYS, as on a kernel built without io_uring (or older than 5.1).
     Enosys,
+    /// The process is killed, as some sandboxes do.
+    Kill,
 }
 
 impl Block {
@@ -100,6 +184,7 @@ impl Block {
         match self {
             Block::Eperm => "eperm",
             Block::Enosys => "enosys",
+            Block::Kill => "kill",
         }
     }
 
@@ -107,6 +192,7 @@ impl Block {
         match value {
             "eperm" => Block::Eperm,
             "enosys" => Block::Enosys,
+            "kill" => Block::Kill,
             other => panic!("{CHILD_ENV}={other:?}: expected \"eperm\" or \"enosys\""),
         }
     }
@@ -115,6 +201,8 @@ impl Block {
         match self {
             Block::Eperm => libc::EPERM,
             Block::Enosys => libc::ENOSYS,
+            // Not an errno: block_io_uring_setup kills for 0.
+            Block::Kill => 0,
         }
     }
 
@@ -122,6 +210,7 @@ impl Block {
         match self {
             Block::Eperm => "EPERM",
             Block::Enosys => "ENOSYS",
+            Block::Kill => "KILL",
         }
     }
 }
@@ -143,6 +232,23 @@ impl ChildReport {
         );
     }
 
+    /// Backend::Auto ran on epoll, gave the fallback's reason, and served.
+    fn assert_auto_fell_back(&self, reason_kind: &str) {
+        let t = &self.transcript;
+        assert!(
+            t.contains(&format!("{AUTO_MARK}epoll")),
+            "Auto did not pick epoll\n{t}"
+        );
+        assert!(
+            t.contains(&format!("{FALLBACK_MARK}Some({reason_kind})")),
+            "Auto's fallback reason is not {reason_kind}\n{t}"
+        );
+        assert!(
+            t.contains(SERVED_MARK),
+            "the epoll runtime did not serve\n{t}"
+        );
+    }
+
     fn assert_message_contains(&self, needles: &[&str]) {
         for needle in needles {
             assert!(
@@ -161,6 +267,16 @@ fn run_child(block: Block) -> ChildReport {
     let child = Command::new(&exe)
         .args([CHILD_TEST, "--exact", "--nocapture", "--ignored"])
         .env(CHILD_ENV, block.env_value())
+        // Auto must decide by itself in the EPERM/ENOSYS children; the KILL
+        // child must never try io_uring.
+        .env(
+            "CORING_BACKEND",
+            if let Block::Kill = block {
+                "epoll"
+            } else {
+                "auto"
+            },
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -178,6 +294,13 @@ fn run_child(block: Block) -> ChildReport {
         status.success(),
         "child process failed (did Runtime::new() panic or succeed?)\n{transcript}"
     );
+    if let Block::Kill = block {
+        return ChildReport {
+            kind: String::new(),
+            message: String::new(),
+            transcript,
+        };
+    }
     let probe = marked_value(&stdout, PROBE_MARK);
     let kind = marked_value(&stdout, KIND_MARK);
     let message = stdout
@@ -296,7 +419,12 @@ mod seccomp {
         let nr = u32::try_from(libc::SYS_io_uring_setup).map_err(io::Error::other)?;
         let arch_offset = offset_of!(libc::seccomp_data, arch) as u32;
         let nr_offset = offset_of!(libc::seccomp_data, nr) as u32;
-        let fail = libc::SECCOMP_RET_ERRNO | (errno & libc::SECCOMP_RET_DATA);
+        // errno 0 means: kill the process.
+        let fail = if errno == 0 {
+            libc::SECCOMP_RET_KILL_PROCESS
+        } else {
+            libc::SECCOMP_RET_ERRNO | (errno & libc::SECCOMP_RET_DATA)
+        };
         let mut program = [
             // Foreign ABI (seccomp_data.arch): kill.
             stmt(LD_W_ABS, arch_offset),

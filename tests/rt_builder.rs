@@ -46,7 +46,9 @@ fn exercise(rt: &Runtime) {
 
 #[test]
 fn defaults_take_the_modern_flags_on_a_modern_kernel() {
-    if support::skip_unless_default_ring("the defaults' setup flags") {
+    if support::skip_unless_default_ring("the defaults' setup flags")
+        || support::skip_on_epoll("the defaults' setup flags")
+    {
         return;
     }
     let rt = Runtime::new().unwrap();
@@ -62,6 +64,9 @@ fn defaults_take_the_modern_flags_on_a_modern_kernel() {
 
 #[test]
 fn sqpoll_ring_runs_ops() {
+    if support::skip_on_epoll("SQPOLL") {
+        return;
+    }
     let rt = Builder::new()
         .sqpoll(Duration::from_millis(10))
         .build()
@@ -148,6 +153,9 @@ fn spinning_ring_runs_ops_and_sees_remote_wakes() {
 /// still completes.
 #[test]
 fn submit_batch_submits_mid_turn() {
+    if support::skip_on_epoll("submit batching (an io_uring_enter per n SQEs)") {
+        return;
+    }
     fn enters_per_op(rt: &Runtime) -> f64 {
         let before = rt.metrics();
         exercise(rt);

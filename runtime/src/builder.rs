@@ -1,5 +1,6 @@
 //! `Builder`: ring size and IORING_SETUP_* options for a [`Runtime`].
 
+use crate::driver::backend::{self, Backend};
 use crate::driver::{RingConfig, MAX_ENTRIES};
 use crate::runtime::Runtime;
 use std::io;
@@ -33,6 +34,7 @@ pub struct Builder {
     bad_env: Option<String>,
     /// The default CQ size, as a multiple of the SQ's.
     cq_factor: u32,
+    backend: Backend,
 }
 
 /// The environment variable that picks the ring shape [`Builder::new`]
@@ -108,6 +110,7 @@ impl Builder {
             spin_before_park: None,
             bad_env: None,
             cq_factor: 4,
+            backend: Backend::Auto,
         }
     }
 
@@ -154,6 +157,22 @@ impl Builder {
     /// enter skips an fd lookup. Ignored where the kernel refuses.
     pub fn register_ring_fd(mut self, on: bool) -> Self {
         self.register_ring_fd = on;
+        self
+    }
+
+    /// Which backend turns this runtime's SQEs into completions (default
+    /// [`Backend::Auto`]: io_uring where the host allows it, else epoll;
+    /// the environment variable `CORING_BACKEND=auto|io_uring|epoll`
+    /// decides for `Auto`). [`Backend::IoUring`] fails where io_uring is
+    /// blocked, with the error [`build`](Builder::build) describes;
+    /// [`Backend::Epoll`] never calls `io_uring_setup(2)`.
+    ///
+    /// `Auto` probes io_uring once per process and every runtime of the
+    /// process gets the same answer. See [`Runtime::backend`].
+    ///
+    /// [`Runtime::backend`]: crate::Runtime::backend
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
         self
     }
 
@@ -233,12 +252,14 @@ impl Builder {
                 format!("coring: {RING_ENV}={v:?} is not a ring shape; use plain, tiny or default"),
             ));
         }
+        let backend = backend::choose(self.backend)?;
         let mut cfg = self.cfg;
         if cfg.cq_entries.is_none() && (1..=MAX_ENTRIES).contains(&cfg.entries) {
             cfg.cq_entries =
                 Some((cfg.entries.next_power_of_two() * self.cq_factor).min(2 * MAX_ENTRIES));
         }
         Runtime::from_config(
+            backend,
             &cfg,
             self.register_ring_fd,
             self.task_budget,

@@ -54,7 +54,18 @@ impl SharedFd {
         // of it exactly once.
         let rc = unsafe { std::ptr::read(&this.inner) };
         match Rc::try_unwrap(rc) {
-            Ok(inner) => Ok(inner.fd),
+            Ok(inner) => {
+                // The fd leaves coring: an epoll backend forgets it.
+                crate::driver::epoll::note_closed(inner.fd.as_raw_fd());
+                let inner = std::mem::ManuallyDrop::new(inner);
+                // SAFETY: `inner` is never dropped; each field is moved
+                // out of it exactly once (the waker dropped, the fd
+                // returned).
+                unsafe {
+                    drop(std::ptr::read(&inner.closer));
+                    Ok(std::ptr::read(&inner.fd))
+                }
+            }
             Err(rc) => Err(SharedFd { inner: rc }),
         }
     }
@@ -79,6 +90,15 @@ impl Drop for SharedFd {
         if self.inner.closing.get() && Rc::strong_count(&self.inner) == 2 {
             self.wake_closer();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The fd is closed next (OwnedFd's drop): an epoll backend on this
+        // thread forgets its registration, so a reused number is
+        // registered anew.
+        crate::driver::epoll::note_closed(self.fd.as_raw_fd());
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Metrics {
     /// completions). The ops whose CQEs were lost never complete; a
     /// non-zero count means the host ran out of kernel memory.
     pub cq_dropped: u64,
+    /// The backend the runtime runs.
+    pub backend: crate::BackendKind,
     /// Tasks spawned.
     pub tasks_spawned: u64,
     /// Task polls (the `block_on` future counts too).

@@ -16,6 +16,7 @@
 use crate::blocking::BlockingPool;
 use crate::builder::Builder;
 use crate::context;
+use crate::driver::backend::BackendInfo;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
 use crate::executor::{wake_local, Executor, JoinHandle, Notified};
@@ -59,6 +60,7 @@ pub(crate) struct Core {
     task_budget: u32,
     spin_before_park: Option<Duration>,
     shutting_down: Cell<bool>,
+    backend: BackendInfo,
 }
 
 impl Runtime {
@@ -78,6 +80,7 @@ impl Runtime {
     }
 
     pub(crate) fn from_config(
+        backend: BackendInfo,
         cfg: &RingConfig,
         register_ring_fd: bool,
         task_budget: u32,
@@ -85,7 +88,7 @@ impl Runtime {
         spin_before_park: Option<Duration>,
     ) -> io::Result<Runtime> {
         let shared = Shared::new()?;
-        let driver = Driver::new(cfg, register_ring_fd, shared.eventfd())?;
+        let driver = Driver::new(cfg, register_ring_fd, shared.eventfd(), backend.kind())?;
         if let Some(fd) = driver.msg_ring_target() {
             shared.set_ring_fd(fd);
         }
@@ -103,6 +106,7 @@ impl Runtime {
                 task_budget,
                 spin_before_park,
                 shutting_down: Cell::new(false),
+                backend,
             }),
         })
     }
@@ -161,7 +165,20 @@ impl Runtime {
         self.core.metrics()
     }
 
-    /// Which optional ring setup flags the kernel accepted.
+    /// Which backend this runtime runs (io_uring or epoll) and, after an
+    /// automatic fall back, why. Its `Display` is one line a program can
+    /// print at start.
+    ///
+    /// ```
+    /// let rt = coring_runtime::Runtime::new().unwrap();
+    /// println!("coring backend: {}", rt.backend());
+    /// ```
+    pub fn backend(&self) -> &BackendInfo {
+        &self.core.backend
+    }
+
+    /// Which optional ring setup flags the kernel accepted (all false on
+    /// the epoll backend).
     pub fn ring_flags(&self) -> RingFlags {
         let f = self.core.driver.borrow().setup_flags();
         RingFlags {
@@ -344,6 +361,7 @@ impl Core {
             parks: c.parks,
             cq_overflows: c.overflows,
             cq_dropped: c.cq_dropped,
+            backend: d.backend_kind(),
             tasks_spawned: self.executor.spawned.get(),
             tasks_polled: self.executor.polled.get(),
             ops_in_flight: d.ops.len() as u64,

@@ -376,3 +376,19 @@ pub fn skip_unless_default_ring(what: &str) -> bool {
         _ => false,
     }
 }
+
+// ---------------------------------------------------------------------------
+// Backends (CORING_BACKEND)
+
+/// Whether a default runtime here runs the epoll backend. When it does,
+/// prints that `what` is skipped and why, and returns true: the caller
+/// returns. Only for what exists on io_uring alone (SQPOLL, io-wq, the
+/// kernel's CQ overflow, setup flags), never for behaviour.
+pub fn skip_on_epoll(what: &str) -> bool {
+    let kind = coring::Runtime::new().map(|rt| rt.backend().kind());
+    if matches!(kind, Ok(coring::BackendKind::Epoll)) {
+        eprintln!("skipped on the epoll backend: {what} exists on io_uring only");
+        return true;
+    }
+    false
+}

@@ -1,7 +1,7 @@
 //! Registration of provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19)
 //! with the ring; the rings themselves live in `buf/ring.rs`.
 
-use super::{register_fault, Driver};
+use super::{register_fault, Driver, Kernel};
 use std::io;
 
 impl Driver {
@@ -21,17 +21,23 @@ impl Driver {
         bgid: u16,
     ) -> io::Result<()> {
         register_fault()?;
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            self.ring
-                .submitter()
-                .register_buf_ring_with_flags(addr, entries, bgid, 0)
+        match &self.kernel {
+            // SAFETY: forwarded from the caller.
+            Kernel::Uring(ring) => unsafe {
+                ring.submitter()
+                    .register_buf_ring_with_flags(addr, entries, bgid, 0)
+            },
+            // The emulator reads the ring under the same contract.
+            Kernel::Epoll(e) => e.register_buf_ring(addr, entries, bgid),
         }
     }
 
     /// Unregisters buffer group `bgid`: from its return on, the kernel
     /// touches neither the ring nor its buffers.
     pub(crate) fn unregister_pbuf_ring(&self, bgid: u16) -> io::Result<()> {
-        self.ring.submitter().unregister_buf_ring(bgid)
+        match &self.kernel {
+            Kernel::Uring(ring) => ring.submitter().unregister_buf_ring(bgid),
+            Kernel::Epoll(e) => e.unregister_buf_ring(bgid),
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! the next enter with GETEVENTS, which every enter here carries when the
 //! overflow flag is set.
 
+pub(crate) mod backend;
 mod buf_ring;
+pub(crate) mod epoll;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod park;
@@ -19,7 +21,7 @@ pub(crate) mod unpark;
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
 pub(crate) use table::{OpTable, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
 
-use crate::op::lifecycle::{has_more, Lifecycle, OnCqe, OnDrop};
+use crate::op::lifecycle::{has_more, Lifecycle, OnDrop};
 use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
 use io_uring::{opcode, squeue, types, IoUring};
 use std::os::fd::{AsRawFd, RawFd};
@@ -86,9 +88,20 @@ pub(crate) struct DriverCounters {
     pub(crate) cq_dropped: u64,
 }
 
+/// What turns SQEs into completions.
+// The ring stays inline (boxing it would add a load to every push and
+// reap); the rarely used emulator is the boxed one.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Kernel {
+    /// The kernel's ring: first in every match.
+    Uring(IoUring),
+    /// The epoll emulator (boxed: the ring is the common case).
+    Epoll(Box<epoll::Emulator>),
+}
+
 /// One ring and its op table.
 pub(crate) struct Driver {
-    ring: IoUring,
+    kernel: Kernel,
     pub(crate) ops: OpTable,
     flags: SetupFlags,
     /// The fd (or registered ring index) passed to io_uring_enter.
@@ -119,11 +132,30 @@ impl Driver {
         cfg: &RingConfig,
         register_ring_fd: bool,
         wake_fd: RawFd,
+        backend: backend::BackendKind,
     ) -> io::Result<Self> {
-        let (ring, flags) = build_ring(cfg)?;
+        let (kernel, flags, enter_fd) = match backend {
+            backend::BackendKind::IoUring => {
+                let (ring, flags) = build_ring(cfg)?;
+                let fd = ring.as_raw_fd();
+                (Kernel::Uring(ring), flags, fd)
+            }
+            backend::BackendKind::Epoll => {
+                // The same sizes are refused on both backends.
+                setup::check_sizes(cfg)?;
+                // The wake eventfd is read through the emulator, which
+                // must never block on it.
+                epoll::set_nonblocking(wake_fd);
+                (
+                    Kernel::Epoll(Box::new(epoll::Emulator::new()?)),
+                    SetupFlags::default(),
+                    -1,
+                )
+            }
+        };
         let mut d = Driver {
-            enter_fd: ring.as_raw_fd(),
-            ring,
+            enter_fd,
+            kernel,
             ops: OpTable::new(),
             flags,
             enter_flags: 0,
@@ -150,8 +182,11 @@ impl Driver {
         };
         d.batch_left = d.submit_batch;
         d.device_left = d.device_batch;
+        let Kernel::Uring(ring) = &d.kernel else {
+            return Ok(d);
+        };
         let mut probe = io_uring::Probe::new();
-        if register_fault().is_ok() && d.ring.submitter().register_probe(&mut probe).is_ok() {
+        if register_fault().is_ok() && ring.submitter().register_probe(&mut probe).is_ok() {
             d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
         }
         if register_ring_fd {
@@ -167,17 +202,18 @@ impl Driver {
 
     fn register_ring_fd(&self) -> io::Result<RawFd> {
         register_fault()?;
+        let ring_fd = self.ring_fd();
         let mut up = RsrcUpdate {
             offset: u32::MAX,
             resv: 0,
-            data: self.ring.as_raw_fd() as u64,
+            data: ring_fd as u64,
         };
         // SAFETY: io_uring_register(2) with IORING_REGISTER_RING_FDS reads
         // and writes one io_uring_rsrc_update, which `up` is, for the call.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_register,
-                self.ring.as_raw_fd(),
+                ring_fd,
                 IORING_REGISTER_RING_FDS,
                 &mut up as *mut RsrcUpdate,
                 1,
@@ -191,6 +227,22 @@ impl Driver {
 
     pub(crate) fn setup_flags(&self) -> SetupFlags {
         self.flags
+    }
+
+    /// The ring's fd (-1 on the epoll backend).
+    fn ring_fd(&self) -> RawFd {
+        match &self.kernel {
+            Kernel::Uring(ring) => ring.as_raw_fd(),
+            Kernel::Epoll(_) => -1,
+        }
+    }
+
+    /// The backend this driver runs.
+    pub(crate) fn backend_kind(&self) -> backend::BackendKind {
+        match self.kernel {
+            Kernel::Uring(_) => backend::BackendKind::IoUring,
+            Kernel::Epoll(_) => backend::BackendKind::Epoll,
+        }
     }
 
     /// Builds `op`'s SQE, enters it in the table and pushes it. Returns the
@@ -242,12 +294,16 @@ impl Driver {
                 self.make_room();
                 continue;
             }
+            let ring = match &mut self.kernel {
+                Kernel::Uring(ring) => ring,
+                Kernel::Epoll(e) => return push_emulated(e, sqe, &mut self.counters),
+            };
             // SAFETY: every pointer in `sqe` stays valid until its CQE: ops
             // guarantee it through the OpCode contract (their resources live
             // in the Op future or in the table until the final CQE); the
             // runtime's own SQEs point into `wake_buf`, kept until shutdown
             // has reaped the read's CQE.
-            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+            if unsafe { ring.submission().push(sqe) }.is_ok() {
                 self.batch_left -= 1;
                 if self.batch_left == 0 {
                     self.batch_full();
@@ -314,7 +370,7 @@ impl Driver {
     /// The ring's own fd, the target of other rings' MSG_RING wakes, when
     /// this kernel can send them.
     pub(crate) fn msg_ring_target(&self) -> Option<RawFd> {
-        self.has_msg_ring.then(|| self.ring.as_raw_fd())
+        self.has_msg_ring.then(|| self.ring_fd())
     }
 
     /// Pushes a MSG_RING that posts a wake CQE into the ring `target`. It
@@ -389,12 +445,18 @@ impl Driver {
 
     /// Whether CQEs wait in the ring.
     pub(crate) fn has_cqes(&mut self) -> bool {
-        !self.ring.completion().is_empty()
+        match &mut self.kernel {
+            Kernel::Uring(ring) => !ring.completion().is_empty(),
+            Kernel::Epoll(e) => e.has_cqes(),
+        }
     }
 
     /// Whether SQEs were pushed and not yet submitted.
     pub(crate) fn has_unsubmitted(&mut self) -> bool {
-        !self.ring.submission().is_empty()
+        match &mut self.kernel {
+            Kernel::Uring(ring) => !ring.submission().is_empty(),
+            Kernel::Epoll(e) => e.has_unsubmitted(),
+        }
     }
 
     /// Submits pending SQEs; when `wait`, also waits for one CQE or for
@@ -407,7 +469,11 @@ impl Driver {
     fn enter_raw(&mut self, wait: bool, timeout: Option<Duration>, extra: u32) -> io::Result<()> {
         self.batch_left = self.submit_batch;
         self.device_left = self.device_batch;
-        let sq = self.ring.submission();
+        let ring = match &mut self.kernel {
+            Kernel::Uring(ring) => ring,
+            Kernel::Epoll(e) => return enter_emulated(e, wait, timeout, &mut self.counters),
+        };
+        let sq = ring.submission();
         let before = sq.len();
         let overflow = sq.cq_overflow();
         let taskrun = sq.taskrun();
@@ -512,27 +578,30 @@ impl Driver {
     /// are finished once the driver is no longer borrowed.
     #[inline]
     pub(crate) fn reap_with(&mut self, mut wake: impl FnMut(Waker)) {
-        let mut cq = self.ring.completion();
         let mut n = 0u64;
-        for cqe in &mut cq {
-            n += 1;
-            let user_data = cqe.user_data();
-            if user_data >= MSG_RING_USER_DATA {
-                if user_data == WAKE_USER_DATA {
-                    self.wake_armed = false;
+        match &mut self.kernel {
+            Kernel::Uring(ring) => {
+                for cqe in &mut ring.completion() {
+                    n += 1;
+                    self.ops.on_cqe(
+                        &mut self.wake_armed,
+                        &mut self.reaped,
+                        cqe.user_data(),
+                        Completion::new(cqe.result(), cqe.flags()),
+                        &mut wake,
+                    );
                 }
-                continue;
             }
-            let c = Completion::new(cqe.result(), cqe.flags());
-            let Some(state) = self.ops.get_mut(user_data) else {
-                continue;
-            };
-            match state.transition_to_completed(c) {
-                OnCqe::Stored => {}
-                OnCqe::Wake(w) => wake(w),
-                OnCqe::Orphaned(o) => {
-                    drop(self.ops.remove(user_data));
-                    self.reaped.orphans.push((o, c));
+            Kernel::Epoll(e) => {
+                while let Some(cqe) = e.pop_cqe() {
+                    n += 1;
+                    self.ops.on_cqe(
+                        &mut self.wake_armed,
+                        &mut self.reaped,
+                        cqe.user_data,
+                        Completion::new(cqe.res, cqe.flags),
+                        &mut wake,
+                    );
                 }
             }
         }
@@ -625,6 +694,32 @@ unsafe fn io_uring_enter(
             r as isize
         }
     }
+}
+
+/// The epoll backend's push: queued, started at the next enter.
+#[cold]
+#[inline(never)]
+fn push_emulated(e: &mut epoll::Emulator, sqe: &squeue::Entry, _c: &mut DriverCounters) {
+    e.push(sqe);
+}
+
+/// The epoll backend's enter: start what was pushed, wait if asked.
+#[cold]
+#[inline(never)]
+fn enter_emulated(
+    e: &mut epoll::Emulator,
+    wait: bool,
+    timeout: Option<Duration>,
+    c: &mut DriverCounters,
+) -> io::Result<()> {
+    c.enters += 1;
+    if wait {
+        c.parks += 1;
+    }
+    let before = e.pending();
+    let r = e.enter(wait, timeout);
+    c.submitted += before as u64;
+    r
 }
 
 /// A register step's injected fault (feature `fault-injection`).

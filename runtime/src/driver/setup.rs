@@ -84,7 +84,7 @@ fn try_build(cfg: &RingConfig, f: SetupFlags) -> io::Result<IoUring> {
     b.build(cfg.entries)
 }
 
-fn check_sizes(cfg: &RingConfig) -> io::Result<()> {
+pub(crate) fn check_sizes(cfg: &RingConfig) -> io::Result<()> {
     if cfg.entries == 0 || cfg.entries > MAX_ENTRIES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

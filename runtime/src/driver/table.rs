@@ -6,7 +6,7 @@
 //! Generations stay below 2^31, so table keys never collide with the
 //! reserved values below, whose high half is all ones.
 
-use crate::op::lifecycle::Lifecycle;
+use crate::op::lifecycle::{Lifecycle, OnCqe};
 use crate::op::Completion;
 use std::task::{Poll, Waker};
 
@@ -112,6 +112,38 @@ impl OpTable {
             std::mem::forget(slot.state.take());
         }
         Some(poll)
+    }
+
+    /// One CQE: reserved user_data is the runtime's own (the wake read,
+    /// ignored CQEs); an op's result goes into its entry, its waiting
+    /// task's waker to `wake`, an abandoned op's resources to
+    /// `reaped.orphans`.
+    #[inline(always)]
+    pub(crate) fn on_cqe(
+        &mut self,
+        wake_armed: &mut bool,
+        reaped: &mut super::Reaped,
+        user_data: u64,
+        c: Completion,
+        wake: &mut impl FnMut(Waker),
+    ) {
+        if user_data >= MSG_RING_USER_DATA {
+            if user_data == WAKE_USER_DATA {
+                *wake_armed = false;
+            }
+            return;
+        }
+        let Some(state) = self.get_mut(user_data) else {
+            return;
+        };
+        match state.transition_to_completed(c) {
+            OnCqe::Stored => {}
+            OnCqe::Wake(w) => wake(w),
+            OnCqe::Orphaned(o) => {
+                drop(self.remove(user_data));
+                reaped.orphans.push((o, c));
+            }
+        }
     }
 
     /// Entries in the table, counted (for metrics: the hot path keeps no
