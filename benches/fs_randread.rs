@@ -399,8 +399,15 @@ async fn open_coring(c: &Cell_) -> File {
 /// `batch` SQEs instead of once a turn (`coring-b4`,
 /// `Builder::submit_batch`).
 fn coring_plain(c: Cell_, offload: bool, batch: u32) -> Run {
+    coring_on(c, offload, batch, coring::Backend::IoUring)
+}
+
+/// coring's `qd` read_at loops on `backend` (`coring-epoll`: the epoll
+/// backend, RWF_NOWAIT reads inline, the pool for the rest).
+fn coring_on(c: Cell_, offload: bool, batch: u32, backend: coring::Backend) -> Run {
     on_thread(true, move || {
         let rt = coring::Runtime::builder()
+            .backend(backend)
             .entries(256)
             .submit_batch(batch)
             .build()
@@ -769,10 +776,11 @@ fn spread(v: &[f64]) -> f64 {
     (mx - mn) / median(v) * 100.0
 }
 
-const CONTENDERS: [&str; 9] = [
+const CONTENDERS: [&str; 10] = [
     "raw",
     "raw-eager",
     "coring",
+    "coring-epoll",
     "coring-fixed",
     "coring-b4",
     "coring-wq",
@@ -780,9 +788,9 @@ const CONTENDERS: [&str; 9] = [
     "monoio",
     "fio",
 ];
-const COLORS: [&str; 9] = [
-    "#222222", "#8c8c8c", "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#1f77b4", "#2ca02c",
-    "#9467bd",
+const COLORS: [&str; 10] = [
+    "#222222", "#8c8c8c", "#d62728", "#bcbd22", "#ff7f0e", "#8c564b", "#e377c2", "#1f77b4",
+    "#2ca02c", "#9467bd",
 ];
 
 fn svg(rows: &[Row], qds: &[usize], modes: &[Mode]) -> String {
@@ -942,6 +950,9 @@ fn main() {
                         ("raw-eager", false) => Some(raw(c, false, true)),
                         ("coring", false) => Some(coring_plain(c, false, 0)),
                         ("coring-b4", false) => Some(coring_plain(c, false, 4)),
+                        ("coring-epoll", false) => {
+                            Some(coring_on(c, false, 0, coring::Backend::Epoll))
+                        }
                         ("coring-wq", false) => Some(coring_plain(c, true, 0)),
                         ("coring", true) => Some(coring_seq(c)),
                         ("coring-fixed", _) => Some(coring_fixed(c)),

@@ -33,7 +33,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The contenders, in the bench's order.
-pub const KINDS: [&str; 6] = ["coring", "raw", "tokio", "monoio", "tokio-uring", "glommio"];
+pub const KINDS: [&str; 7] = [
+    "coring",
+    "coring-epoll",
+    "raw",
+    "tokio",
+    "monoio",
+    "tokio-uring",
+    "glommio",
+];
 
 /// The server's read buffer, the same for every contender.
 pub const SERVER_BUF: usize = 8192;

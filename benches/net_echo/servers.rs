@@ -1,4 +1,4 @@
-//! The six echo servers, each the plain way its runtime is used: accept,
+//! The echo servers (coring on each backend and five peers), each the plain way its runtime is used: accept,
 //! one task per connection, read up to SERVER_BUF bytes, write them all
 //! back. Each runs in a child process pinned to CPU 0 and prints its port.
 
@@ -12,7 +12,8 @@ pub fn serve(kind: &str) -> Result<(), String> {
         eprintln!("warning: could not pin the {kind} server to CPU 0: {e}");
     }
     let res = match kind {
-        "coring" => coring_server(),
+        "coring" => coring_server(coring::Backend::IoUring),
+        "coring-epoll" => coring_server(coring::Backend::Epoll),
         "raw" => raw::server(),
         "tokio" => tokio_server(),
         "monoio" => monoio_server(),
@@ -31,7 +32,7 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
 
 const ADDR: &str = "127.0.0.1:0";
 
-fn coring_server() -> io::Result<()> {
+fn coring_server(backend: coring::Backend) -> io::Result<()> {
     use coring::net::{TcpListener, TcpStream};
     async fn conn(stream: TcpStream) {
         let _ = stream.set_nodelay(true);
@@ -49,7 +50,8 @@ fn coring_server() -> io::Result<()> {
             buf = b;
         }
     }
-    coring::start(async {
+    let rt = coring::Builder::new().backend(backend).build()?;
+    rt.block_on(async {
         let listener = TcpListener::bind(ADDR)?;
         announce(listener.local_addr()?)?;
         let mut incoming = listener.incoming();
@@ -57,7 +59,7 @@ fn coring_server() -> io::Result<()> {
             let stream = incoming.accept().await?;
             let _detached = coring::spawn(conn(stream));
         }
-    })?
+    })
 }
 
 fn tokio_server() -> io::Result<()> {
