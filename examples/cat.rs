@@ -13,6 +13,7 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     coring::start(async move {
+        eprintln!("coring backend: {}", coring::backend());
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for p in &paths {

@@ -24,6 +24,7 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2)
     });
     coring::start(async move {
+        eprintln!("coring backend: {}", coring::backend());
         let t0 = Instant::now();
         let input = OpenOptions::new()
             .read(true)

@@ -124,6 +124,9 @@ fn main() -> std::io::Result<()> {
     let handle = coring::cores(args.cores)
         .pin(pin)
         .launch(move |core| async move {
+            if core.index() == 0 {
+                eprintln!("coring backend: {}", coring::backend());
+            }
             let stop = Rc::new(Cell::new(false));
             let start = Instant::now();
             let tasks: Vec<_> = (0..depth)

@@ -35,14 +35,22 @@ fn main() -> io::Result<()> {
     }
     if !per_core {
         println!("echo: listening on {addr} (one core)");
-        return coring::start(serve(addr, false, buf_size))?;
+        return coring::start(async move {
+            eprintln!("coring backend: {}", coring::backend());
+            serve(addr, false, buf_size).await
+        })?;
     }
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("echo: listening on {addr} ({n} cores, SO_REUSEPORT)");
     // One pinned thread and ring per core, each with its own listener.
-    let cores = coring::cores(n).pin(true).launch(move |_core| {
+    let cores = coring::cores(n).pin(true).launch(move |core| {
         let addr = addr.clone();
-        async move { serve(addr, true, buf_size).await }
+        async move {
+            if core.index() == 0 {
+                eprintln!("coring backend: {}", coring::backend());
+            }
+            serve(addr, true, buf_size).await
+        }
     })?;
     cores.shutdown_on_signals()?;
     for res in cores.join()?.into_iter().flatten() {

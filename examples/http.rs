@@ -65,6 +65,7 @@ fn main() -> io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     coring::start(async move {
+        eprintln!("coring backend: {}", coring::backend());
         let listener = coring::net::TcpListener::bind(&addr)?;
         println!("http: listening on http://{}", listener.local_addr()?);
         serve(listener).await

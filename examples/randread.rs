@@ -59,6 +59,7 @@ fn main() -> std::io::Result<()> {
     let path = path.unwrap_or_else(|| usage());
     let qd = qd.max(1);
     let rt = coring::Builder::new().submit_batch(batch).build()?;
+    eprintln!("coring backend: {}", rt.backend());
     rt.block_on(async move {
         let f = OpenOptions::new()
             .read(true)

@@ -34,6 +34,7 @@ fn main() -> std::io::Result<()> {
     }
 
     let rt = coring::Runtime::new()?;
+    eprintln!("coring backend: {}", rt.backend());
     println!("ring flags: {:?}", rt.ring_flags());
     let zero = SharedFd::new(std::fs::File::open("/dev/zero")?.into());
     let done = Rc::new(Cell::new(0u64));

@@ -65,6 +65,25 @@ pub use io_uring;
 #[doc(hidden)]
 pub use driver::park as __loom_park;
 
+/// The current runtime's backend (io_uring or epoll) and, after an
+/// automatic fall back, why; its `Display` is one line to print at start.
+///
+/// # Panics
+///
+/// Panics when called outside a coring runtime.
+///
+/// # Examples
+///
+/// ```
+/// coring_runtime::start(async {
+///     eprintln!("coring backend: {}", coring_runtime::backend());
+/// })
+/// .unwrap();
+/// ```
+pub fn backend() -> BackendInfo {
+    context::with_core(|core| core.backend().clone())
+}
+
 /// The runtime's counters, read from inside a runtime.
 ///
 /// # Panics

@@ -325,6 +325,10 @@ impl Core {
         }
     }
 
+    pub(crate) fn backend(&self) -> &BackendInfo {
+        &self.backend
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.get()
     }
