@@ -72,6 +72,53 @@ struct FdState {
     writers: VecDeque<u64>,
 }
 
+/// Per-fd state, indexed by fd number.
+#[derive(Default)]
+struct FdTable(Vec<FdState>);
+
+impl FdTable {
+    fn entry(&mut self, fd: RawFd) -> &mut FdState {
+        let i = fd.max(0) as usize;
+        if i >= self.0.len() {
+            self.0.resize_with(i + 1, FdState::default);
+        }
+        &mut self.0[i]
+    }
+
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdState> {
+        self.0.get_mut(usize::try_from(fd).ok()?)
+    }
+}
+
+/// Hashes a user_data (generation << 32 | slot) by multiplying: the keys
+/// are the op table's own, not an attacker's, and SipHash is slow here.
+#[derive(Default, Clone, Copy)]
+struct BuildUserData;
+
+#[derive(Default)]
+struct UserDataHasher(u64);
+
+impl std::hash::BuildHasher for BuildUserData {
+    type Hasher = UserDataHasher;
+    fn build_hasher(&self) -> UserDataHasher {
+        UserDataHasher(0)
+    }
+}
+
+impl std::hash::Hasher for UserDataHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// A provided-buffer ring (IORING_REGISTER_PBUF_RING) as the emulator
 /// consumes it: it keeps the head the kernel would.
 struct BufRingReg {
@@ -123,8 +170,9 @@ pub(crate) struct Emulator {
     epfd: OwnedFd,
     sq: Vec<RawSqe>,
     cq: VecDeque<Cqe>,
-    waiting: HashMap<u64, Waiter>,
-    fds: HashMap<RawFd, FdState>,
+    waiting: HashMap<u64, Waiter, BuildUserData>,
+    /// By fd number (small, dense integers).
+    fds: FdTable,
     /// TIMEOUT ops: deadline and user_data.
     timers: Vec<(Instant, u64)>,
     pool: Pool,
@@ -162,8 +210,8 @@ impl Emulator {
             epfd,
             sq: Vec::with_capacity(64),
             cq: VecDeque::with_capacity(64),
-            waiting: HashMap::new(),
-            fds: HashMap::new(),
+            waiting: HashMap::with_hasher(BuildUserData),
+            fds: FdTable::default(),
             timers: Vec::new(),
             pool,
             pool_done: Vec::new(),
@@ -311,7 +359,7 @@ impl Emulator {
         loop {
             let mut flags = 0;
             let attempt = if exec::is_rw(sqe.opcode) {
-                let st = self.fds.entry(w.fd).or_default();
+                let st = self.fds.entry(w.fd);
                 exec::try_rw(&sqe, w.fd, &mut st.kind)
             } else if sqe.opcode == opcode::PollAdd::CODE {
                 exec::try_poll(&sqe, w.fd)
@@ -373,7 +421,7 @@ impl Emulator {
     fn wait_on(&mut self, w: Waiter, out: bool) {
         let ud = w.sqe.user_data;
         let fd = w.fd;
-        let st = self.fds.entry(fd).or_default();
+        let st = self.fds.entry(fd);
         if !st.registered {
             let mut ev = libc::epoll_event {
                 events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
@@ -450,7 +498,7 @@ impl Emulator {
     /// order until one would block again (edge-triggered: the next edge
     /// wakes the rest).
     fn retry(&mut self, fd: RawFd, out: bool) {
-        let Some(st) = self.fds.get_mut(&fd) else {
+        let Some(st) = self.fds.get_mut(fd) else {
             return;
         };
         let mut queue = std::mem::take(if out {
@@ -473,7 +521,7 @@ impl Emulator {
                 Some((w, dir)) => self.wait_on(w, dir),
             }
         }
-        let st = self.fds.entry(fd).or_default();
+        let st = self.fds.entry(fd);
         let q = if out {
             &mut st.writers
         } else {
@@ -530,7 +578,7 @@ impl Emulator {
     fn cancel(&mut self, sqe: &RawSqe) {
         let target = sqe.addr;
         if let Some(w) = self.waiting.remove(&target) {
-            if let Some(st) = self.fds.get_mut(&w.fd) {
+            if let Some(st) = self.fds.get_mut(w.fd) {
                 st.readers.retain(|&u| u != target);
                 st.writers.retain(|&u| u != target);
             }
@@ -553,9 +601,9 @@ impl Emulator {
     }
 
     fn forget_fd(&mut self, fd: RawFd) {
-        if let Some(st) = self.fds.get(&fd) {
+        if let Some(st) = self.fds.get_mut(fd) {
             if st.readers.is_empty() && st.writers.is_empty() {
-                self.fds.remove(&fd);
+                *st = FdState::default();
             }
         }
     }
