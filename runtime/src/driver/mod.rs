@@ -21,7 +21,7 @@ pub(crate) mod unpark;
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
 pub(crate) use table::{OpTable, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
 
-use crate::op::lifecycle::{has_more, Lifecycle, OnDrop};
+use crate::op::lifecycle::{has_more, Lifecycle, OnCqe, OnDrop};
 use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
 use io_uring::{opcode, squeue, types, IoUring};
 use std::os::fd::{AsRawFd, RawFd};
@@ -578,33 +578,60 @@ impl Driver {
     /// are finished once the driver is no longer borrowed.
     #[inline]
     pub(crate) fn reap_with(&mut self, mut wake: impl FnMut(Waker)) {
+        let ring = match &mut self.kernel {
+            Kernel::Uring(ring) => ring,
+            // Out of line, and `wake` not passed: its one call site stays
+            // here, inlined into the ring's loop. The emulator's wakers go
+            // to `reaped`, which the turn wakes next.
+            Kernel::Epoll(_) => return self.reap_emulated(),
+        };
+        let mut cq = ring.completion();
         let mut n = 0u64;
-        match &mut self.kernel {
-            Kernel::Uring(ring) => {
-                for cqe in &mut ring.completion() {
-                    n += 1;
-                    self.ops.on_cqe(
-                        &mut self.wake_armed,
-                        &mut self.reaped,
-                        cqe.user_data(),
-                        Completion::new(cqe.result(), cqe.flags()),
-                        &mut wake,
-                    );
+        for cqe in &mut cq {
+            n += 1;
+            let user_data = cqe.user_data();
+            if user_data >= MSG_RING_USER_DATA {
+                if user_data == WAKE_USER_DATA {
+                    self.wake_armed = false;
                 }
+                continue;
             }
-            Kernel::Epoll(e) => {
-                while let Some(cqe) = e.pop_cqe() {
-                    n += 1;
-                    self.ops.on_cqe(
-                        &mut self.wake_armed,
-                        &mut self.reaped,
-                        cqe.user_data,
-                        Completion::new(cqe.res, cqe.flags),
-                        &mut wake,
-                    );
+            let c = Completion::new(cqe.result(), cqe.flags());
+            let Some(state) = self.ops.get_mut(user_data) else {
+                continue;
+            };
+            match state.transition_to_completed(c) {
+                OnCqe::Stored => {}
+                OnCqe::Wake(w) => wake(w),
+                OnCqe::Orphaned(o) => {
+                    drop(self.ops.remove(user_data));
+                    self.reaped.orphans.push((o, c));
                 }
             }
         }
+        self.counters.reaped += n;
+    }
+
+    /// The epoll backend's reap: the userspace CQ, in order.
+    #[cold]
+    #[inline(never)]
+    fn reap_emulated(&mut self) {
+        let Kernel::Epoll(e) = &mut self.kernel else {
+            return;
+        };
+        let mut wakers = std::mem::take(&mut self.reaped.wakers);
+        let mut n = 0u64;
+        while let Some(cqe) = e.pop_cqe() {
+            n += 1;
+            self.ops.on_cqe(
+                &mut self.wake_armed,
+                &mut self.reaped,
+                cqe.user_data,
+                Completion::new(cqe.res, cqe.flags),
+                &mut |w| wakers.push(w),
+            );
+        }
+        self.reaped.wakers = wakers;
         self.counters.reaped += n;
     }
 
