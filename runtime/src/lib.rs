@@ -58,6 +58,11 @@ pub use io_uring;
 #[doc(hidden)]
 pub use driver::park as __loom_park;
 
+/// The task state word, exported for the loom model only.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use executor::state as __loom_task_state;
+
 /// The runtime's counters, read from inside a runtime.
 ///
 /// # Panics
