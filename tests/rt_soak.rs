@@ -871,13 +871,15 @@ fn single_round(seed: u64, dir: &Path, what: &str) {
             // closed; their ops go with them.
             assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "{what}: graceful end: {} ops in flight, fixed buffers {:?} of {:?} back, \
-                 ring buffers {} of {} back",
+                "{what} [{}]: graceful end: {} ops in flight, fixed buffers {:?} of {:?} back, \
+                 ring buffers {} of {} back; workloads still running: {:?}",
+                config(),
                 coring::metrics().ops_in_flight,
                 pool.as_ref().map(|p| p.available()),
                 pool.as_ref().map(|p| p.count()),
                 ring.available(),
                 ring.entries(),
+                running(),
             );
             coring::time::sleep(Duration::from_millis(1)).await;
         }
