@@ -763,7 +763,11 @@ fn round_builder(rng: &mut XorShift) -> (Builder, bool) {
     }
     set_config(format!(
         "one runtime, entries {}, submit_batch(1) {batch1}, sqpoll {sqpoll}",
-        if entries > 0 { entries.to_string() } else { "default".into() }
+        if entries > 0 {
+            entries.to_string()
+        } else {
+            "default".into()
+        }
     ));
     (b.max_blocking_threads(4), sqpoll)
 }
@@ -810,7 +814,9 @@ fn single_round(seed: u64, dir: &Path, what: &str) {
         let what = what2;
         let path = Rc::new(path);
         let pool = match rng.below(2) {
-            0 => Some(Rc::new(FixedBufPool::register(8, 4096).expect("fixed pool"))),
+            0 => Some(Rc::new(
+                FixedBufPool::register(8, 4096).expect("fixed pool"),
+            )),
             _ => None,
         };
         let ring = Rc::new(BufRing::new(8, 1024).expect("buffer ring"));
@@ -818,7 +824,11 @@ fn single_round(seed: u64, dir: &Path, what: &str) {
         let addr = listener.local_addr().expect("addr");
         let acceptor = coring::spawn(tagged(
             "accept",
-            accept_work(XorShift::new(rng.next_u64()), listener.clone(), ring.clone()),
+            accept_work(
+                XorShift::new(rng.next_u64()),
+                listener.clone(),
+                ring.clone(),
+            ),
         ));
         let n = 4 + rng.below(24);
         let mut tasks = Vec::new();
@@ -913,7 +923,13 @@ fn cores_round(seed: u64, dir: &Path, what: &str) {
         .grace(grace)
         .run(move |core: CoreContext| {
             let path = path.clone();
-            async move { tagged("core", core_work(seed ^ (core.index() as u64 + 1), core, path)).await }
+            async move {
+                tagged(
+                    "core",
+                    core_work(seed ^ (core.index() as u64 + 1), core, path),
+                )
+                .await
+            }
         });
     match out {
         Ok(_) => {}

@@ -67,7 +67,10 @@ fn wake(task: Arc<Task>, queue: &Queue) {
 fn wake_by_ref(task: &Arc<Task>, queue: &Queue) {
     if task.state.notify() {
         let mut q = queue.lock().unwrap();
-        assert!(!q.iter().any(|t| Arc::ptr_eq(t, task)), "a task queued twice");
+        assert!(
+            !q.iter().any(|t| Arc::ptr_eq(t, task)),
+            "a task queued twice"
+        );
         q.push_back(task.clone());
     }
 }

@@ -85,18 +85,33 @@ impl Drop for TestOrphan {
 /// One step of a run. `op` picks among the ops made so far (modulo).
 #[derive(Debug, Clone)]
 enum Step {
-    Submit { multi: bool },
+    Submit {
+        multi: bool,
+    },
     /// The kernel posts a CQE for a live op; `more` only for multishot ops
     /// (single-shot ops get one CQE).
-    Cqe { op: usize, more: bool, res: i32 },
+    Cqe {
+        op: usize,
+        more: bool,
+        res: i32,
+    },
     /// The future (or stream) polls with waker 0 or 1.
-    Poll { op: usize, waker: usize },
+    Poll {
+        op: usize,
+        waker: usize,
+    },
     /// The future (or stream) is dropped.
-    Drop { op: usize },
+    Drop {
+        op: usize,
+    },
     /// `Op::cancel` / `MultiOp::cancel`.
-    Cancel { op: usize },
+    Cancel {
+        op: usize,
+    },
     /// user_data of an op that is gone: a late CQE, a cancel, a lookup.
-    Stale { op: usize },
+    Stale {
+        op: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -447,7 +462,11 @@ impl Run {
         assert_eq!(self.h.table.len(), in_table, "len() differs from the model");
         for (i, o) in self.ops.iter().enumerate() {
             let l = &o.log;
-            assert_eq!(l.mores.get(), o.orphan_mores, "op {i}: orphan's F_MORE CQEs");
+            assert_eq!(
+                l.mores.get(),
+                o.orphan_mores,
+                "op {i}: orphan's F_MORE CQEs"
+            );
             let finished = o.future == Future::Dropped && !o.kernel_live;
             assert_eq!(l.finishes.get(), u32::from(finished), "op {i}: finishes");
             assert_eq!(l.dropped.get(), u32::from(finished), "op {i}: orphan drops");
@@ -456,11 +475,18 @@ impl Run {
             }
             // Live entries answer to their own user_data only.
             if o.in_table() {
-                assert!(self.h.table.slots_hold(o.user_data), "op {i} lost its entry");
+                assert!(
+                    self.h.table.slots_hold(o.user_data),
+                    "op {i} lost its entry"
+                );
             }
         }
         for (k, (c, _)) in self.wakers.iter().enumerate() {
-            assert_eq!(c.0.load(SeqCst), self.expected_wakes[k], "wakes of waker {k}");
+            assert_eq!(
+                c.0.load(SeqCst),
+                self.expected_wakes[k],
+                "wakes of waker {k}"
+            );
         }
     }
 

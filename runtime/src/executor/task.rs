@@ -22,6 +22,7 @@
 //!    runtime's tasks directly ([`wake_local`]); only foreign wakers are
 //!    woken through their vtable, after the driver's borrow ends.
 
+use super::state::TaskState;
 use super::{JoinError, Runnable};
 use crate::context;
 use crate::driver::unpark::Shared;
@@ -32,7 +33,6 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use super::state::TaskState;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
