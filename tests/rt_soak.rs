@@ -325,16 +325,24 @@ async fn pipe_work(mut rng: XorShift) {
             }
             3 => {
                 support::write_to(&w, &data(salt, len));
-                // A read dropped just before, whose cancel had not reached
-                // the kernel yet, may have taken those bytes: then write
-                // again for a new read.
-                let (res, buf) = match coring::time::timeout(Duration::from_millis(50), op).await {
+                let mut op = op;
+                let out = coring::time::timeout(Duration::from_millis(50), &mut op).await;
+                let (res, buf) = match out {
                     Ok(out) => out,
                     Err(_) => {
-                        add(&OP_DROPS);
-                        support::write_to(&w, &data(salt, len));
-                        add(&OPS);
-                        coring::io::read(&r, GraveBuf::new(len)).await
+                        // A read dropped just before, whose cancel had not
+                        // reached the kernel yet, took those bytes. Cancel
+                        // this one (which ends it for sure), then write
+                        // again for a new read.
+                        add(&CANCELS);
+                        match op.cancel().await {
+                            (Ok(n), buf) => (Ok(n), buf),
+                            (Err(_), _) => {
+                                support::write_to(&w, &data(salt, len));
+                                add(&OPS);
+                                coring::io::read(&r, GraveBuf::new(len)).await
+                            }
+                        }
                     }
                 };
                 let n = res.expect("pipe read with data waiting");
