@@ -32,6 +32,17 @@
 //!
 //! The only test of its binary, so nothing else opens fds under the
 //! count.
+//!
+//! The graveyard keeps each dropped buffer's heap block allocated (in a
+//! list, until the round's check), rather than on pages of its own: no
+//! unsafe code beyond the `IoBuf` impls, and a late write lands in memory
+//! that is still ours, where the pattern shows it.
+//!
+//! Not exercised by default: replacing the acceptor's `Incoming` (the old
+//! multishot accept cancelled, a new one armed), which hits a kernel issue
+//! with DEFER_TASKRUN (`tests/net_accept_replace.rs`); turn it on with
+//! `CORING_SOAK_ACCEPT_REPLACE=1`. `CORING_SOAK_FDINFO=1` prints the
+//! rings' fdinfo when the acceptor sees nothing for 2 s.
 
 mod support;
 
