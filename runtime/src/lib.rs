@@ -84,6 +84,11 @@ pub fn backend() -> BackendInfo {
     context::with_core(|core| core.backend().clone())
 }
 
+/// The task state word, exported for the loom model only.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use executor::state as __loom_task_state;
+
 /// The runtime's counters, read from inside a runtime.
 ///
 /// # Panics

@@ -169,6 +169,10 @@ fn split(user_data: u64) -> (u32, usize) {
 }
 
 #[cfg(test)]
+#[path = "table_model_tests.rs"]
+mod model_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -8,6 +8,7 @@
 mod join;
 pub(crate) mod oneshot;
 mod queue;
+pub mod state;
 mod task;
 mod yield_now;
 

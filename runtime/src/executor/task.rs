@@ -22,6 +22,7 @@
 //!    runtime's tasks directly ([`wake_local`]); only foreign wakers are
 //!    woken through their vtable, after the driver's borrow ends.
 
+use super::state::TaskState;
 use super::{JoinError, Runnable};
 use crate::context;
 use crate::driver::unpark::Shared;
@@ -32,17 +33,8 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{
-    AtomicU32,
-    Ordering::{AcqRel, Acquire},
-};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-
-// A 32-bit word, not a byte: x86 has `lock bts` for 16/32/64-bit
-// operands only, so a byte's fetch_or becomes a compare-exchange loop.
-const NOTIFIED: u32 = 1;
-const COMPLETE: u32 = 2;
 
 /// `flags` bits (owner thread only).
 const RUNNING: u8 = 1;
@@ -61,7 +53,8 @@ pub(crate) enum Stage<F: Future> {
 /// reaper can tell this runtime's tasks from foreign wakers and queue them
 /// without a virtual call (rule 5).
 pub(crate) struct Header {
-    state: AtomicU32,
+    /// Rule 1, in its own module (`state.rs`) for the loom model.
+    state: TaskState,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
 }
@@ -81,14 +74,7 @@ impl Header {
     /// neither queued nor finished).
     #[inline]
     fn notify(&self) -> bool {
-        // COMPLETE first, with a load: the RMW then tests one bit, which
-        // x86 does in one `lock bts` instead of a compare-exchange loop.
-        // A task that completes in between is queued once more, and its
-        // run sees COMPLETE and returns.
-        if self.state.load(Acquire) & COMPLETE != 0 {
-            return false;
-        }
-        self.state.fetch_or(NOTIFIED, AcqRel) & NOTIFIED == 0
+        self.state.notify()
     }
 }
 
@@ -113,7 +99,7 @@ impl<F: Future + 'static> Task<F> {
     pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
-                state: AtomicU32::new(NOTIFIED),
+                state: TaskState::new(),
                 shared,
                 vtable: &Self::REF_VTABLE,
             },
@@ -138,7 +124,7 @@ impl<F: Future + 'static> Task<F> {
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.header.state.load(std::sync::atomic::Ordering::Acquire) & COMPLETE != 0
+        self.header.state.is_complete()
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -162,7 +148,7 @@ impl<F: Future + 'static> Task<F> {
         } else {
             drop(out);
         }
-        self.header.state.fetch_or(COMPLETE, AcqRel);
+        self.header.state.complete();
         match core {
             Some(core) => core.executor.remove(self.key.get()),
             // An abort from outside `run`: leave the registry of our own
@@ -261,13 +247,9 @@ impl<F: Future + 'static> Task<F> {
 impl<F: Future + 'static> Runnable for Task<F> {
     fn run(self: Arc<Self>, core: &Core) {
         // Clear NOTIFIED before polling, so a wake during the poll queues
-        // the task again (rule 1). A queued task always has NOTIFIED set
-        // (every push follows a successful `notify`, or the spawn's initial
-        // state), so subtracting it clears exactly that bit, in one
-        // `lock xadd` instead of a compare-exchange loop.
-        let prev = self.header.state.fetch_sub(NOTIFIED, AcqRel);
-        debug_assert!(prev & NOTIFIED != 0, "a queued task without NOTIFIED");
-        if prev & COMPLETE != 0 {
+        // the task again (rule 1); a task that completed while queued is
+        // not polled.
+        if !self.header.state.start_run() {
             return;
         }
         // A waker borrowed from our own count: no refcount traffic.
@@ -315,7 +297,7 @@ impl<F: Future + 'static> Runnable for Task<F> {
         if self.has_flag(JOIN_INTEREST) {
             *stage = Stage::Finished(Err(JoinError::cancelled()));
         }
-        self.header.state.fetch_or(COMPLETE, AcqRel);
+        self.header.state.complete();
         drop(self.join_waker.take());
     }
 }
