@@ -21,6 +21,7 @@ fn epoll() -> Runtime {
 
 #[test]
 fn the_backend_is_reported() {
+    let _fds = support::fd_shared();
     let rt = epoll();
     assert_eq!(rt.backend().kind(), BackendKind::Epoll);
     assert!(rt.backend().fallback_reason().is_none());
