@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! cargo bench -p coring-bench --bench fs_randread -- [--secs S] [--repeats R] [--qd 1,32,128]
-//!     [--dir DIR] [--size-mib N] [--out DIR] [--only CONTENDER] [--modes cached,direct]
+//!     [--dir DIR] [--size-mib N] [--out DIR] [--only CONTENDER,...] [--modes cached,direct]
 //!     [--no-seq] [--ios N]
 //! ```
 //!
@@ -901,7 +901,11 @@ fn main() {
     let mut runs_csv =
         String::from("workload,mode,qd,contender,repeat,ios,secs,iops,cpu_us_per_io\n");
     let mut rows: Vec<Row> = Vec::new();
-    let want = |who: &str| o.only.as_deref().is_none_or(|x| x == who);
+    let want = |who: &str| {
+        o.only
+            .as_deref()
+            .is_none_or(|x| x.split(',').any(|w| w == who))
+    };
     for &mode in &o.modes {
         if mode == Mode::Cached {
             eprintln!("warming the page cache...");

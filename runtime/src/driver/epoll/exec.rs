@@ -32,6 +32,9 @@ pub(crate) enum FdKind {
     Unknown,
     /// A regular file or block device: readiness means nothing.
     File,
+    /// A file opened with O_DIRECT: a read waits for the device even with
+    /// RWF_NOWAIT, so every one goes to the pool.
+    DirectFile,
     /// A socket, pipe, tty, eventfd...: epoll says when to try again.
     Pollable,
     /// Pollable, but without RWF_NOWAIT support and blocking: only the
@@ -158,6 +161,11 @@ fn classify(fd: RawFd) -> FdKind {
     if unsafe { libc::fstat(fd, &mut st) } == 0 {
         let t = st.st_mode & libc::S_IFMT;
         if t == libc::S_IFREG || t == libc::S_IFBLK {
+            // SAFETY: F_GETFL takes no pointer.
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if fl >= 0 && fl & libc::O_DIRECT != 0 {
+                return FdKind::DirectFile;
+            }
             return FdKind::File;
         }
     }
@@ -189,15 +197,16 @@ pub(crate) fn try_rw(sqe: &RawSqe, fd: RawFd, kind: &mut FdKind) -> Attempt {
     } else {
         Attempt::WaitIn
     };
-    if *kind == FdKind::Blocking {
+    if *kind == FdKind::Unknown {
+        // Once per fd: an O_DIRECT file must not be tried inline.
+        *kind = classify(fd);
+    }
+    if matches!(*kind, FdKind::Blocking | FdKind::DirectFile) {
         return Attempt::Pool;
     }
     let r = rw_call(sqe, fd, libc::RWF_NOWAIT);
     if r != -libc::EAGAIN && r != -libc::EOPNOTSUPP {
         return Attempt::Done(r);
-    }
-    if *kind == FdKind::Unknown {
-        *kind = classify(fd);
     }
     match (*kind, r) {
         (FdKind::File, _) => Attempt::Pool,
