@@ -431,7 +431,12 @@ impl Driver {
         let Some(state) = self.ops.get_mut(user_data) else {
             return Some((orphan, Completion::new(-libc::ECANCELED, 0)));
         };
+        let multishot = matches!(state, Lifecycle::Streaming(_));
         match state.transition_to_abandoned(orphan) {
+            OnDrop::Cancel if multishot => {
+                self.cancel_multishot(user_data);
+                None
+            }
             OnDrop::Cancel => {
                 self.push_cancel(user_data);
                 None
@@ -440,6 +445,22 @@ impl Driver {
                 self.ops.remove(user_data);
                 Some((orphan, c))
             }
+        }
+    }
+
+    /// A multishot op's cancel goes to the kernel in an enter of its own:
+    /// on a DEFER_TASKRUN ring (seen on 6.18), a multishot accept armed in
+    /// the same enter as the cancel of the previous one on the same
+    /// listener is never woken (`tests/net_accept_replace.rs`). Dropping a
+    /// stream is rare; the extra enters cost nothing on the op path.
+    #[cold]
+    fn cancel_multishot(&mut self, user_data: u64) {
+        if let Err(e) = self.enter_raw(false, None, 0) {
+            fatal(e);
+        }
+        self.push_cancel(user_data);
+        if let Err(e) = self.enter_raw(false, None, 0) {
+            fatal(e);
         }
     }
 
