@@ -12,6 +12,17 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 use support::{coring_pipe, fd_exclusive, open_fd_count, with_watchdog, BufCounter, XorShift};
 
+/// A new FIFO under the temp dir: opening it for reading blocks (on a
+/// pool thread) until a writer comes.
+fn fifo(tag: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("coring-fifo-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let c = CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path that outlives it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    path
+}
+
 fn epoll() -> Runtime {
     Builder::new()
         .backend(Backend::Epoll)
@@ -135,11 +146,7 @@ fn cancelling_a_running_pool_job_gives_its_real_result() {
     let _fds = fd_exclusive();
     with_watchdog("pool cancel", Duration::from_secs(20), || {
         let before = open_fd_count();
-        let dir = std::env::temp_dir().join(format!("coring-fifo-{}", std::process::id()));
-        let _ = std::fs::remove_file(&dir);
-        let c = CString::new(dir.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo reads a NUL-terminated path that outlives it.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let dir = fifo("pool-cancel");
         let rt = epoll();
         let fifo = dir.clone();
         rt.block_on(async move {
@@ -175,11 +182,7 @@ fn runtime_drop_waits_for_a_running_pool_job() {
     let _fds = fd_exclusive();
     with_watchdog("drop with a pool job", Duration::from_secs(20), || {
         let before = open_fd_count();
-        let dir = std::env::temp_dir().join(format!("coring-fifo2-{}", std::process::id()));
-        let _ = std::fs::remove_file(&dir);
-        let c = CString::new(dir.to_str().unwrap()).unwrap();
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let dir = fifo("pool-drop");
         let rt = epoll();
         let fifo = dir.clone();
         rt.block_on(async move {

@@ -147,6 +147,7 @@ pub(crate) fn note_closed(fd: RawFd) {
 pub(crate) fn supports(op: u8) -> bool {
     exec::is_rw(op)
         || exec::is_pool_only(op)
+        || is_socket_op(op)
         || matches!(
             op,
             opcode::Nop::CODE
@@ -155,14 +156,6 @@ pub(crate) fn supports(op: u8) -> bool {
                 | opcode::Close::CODE
                 | opcode::Socket::CODE
                 | opcode::Shutdown::CODE
-                | opcode::PollAdd::CODE
-                | opcode::Recv::CODE
-                | opcode::Send::CODE
-                | opcode::SendZc::CODE
-                | opcode::RecvMsg::CODE
-                | opcode::SendMsg::CODE
-                | opcode::Accept::CODE
-                | opcode::Connect::CODE
         )
 }
 
