@@ -10,14 +10,29 @@ use std::io;
 use std::os::fd::RawFd;
 
 impl Driver {
-    /// Whether the kernel knows `opcode` (IORING_REGISTER_PROBE, 5.6).
-    /// A kernel without the probe answers "no" for everything.
-    pub(crate) fn probe_opcode(&self, opcode: u8) -> bool {
+    /// The opcodes the kernel knows, a bit each (IORING_REGISTER_PROBE,
+    /// 5.6, so every kernel coring runs on has it). When the probe is
+    /// refused anyway (a restricted ring), every bit is set: the kernel
+    /// then answers for itself, op by op.
+    pub(super) fn read_probe(&self) -> [u64; 4] {
         let mut probe = Probe::new();
-        match self.ring.submitter().register_probe(&mut probe) {
-            Ok(()) => probe.is_supported(opcode),
-            Err(_) => false,
+        if self.ring.submitter().register_probe(&mut probe).is_err() {
+            return [u64::MAX; 4];
         }
+        let mut bits = [0u64; 4];
+        for code in 0..=u8::MAX {
+            if probe.is_supported(code) {
+                bits[usize::from(code >> 6)] |= 1 << (code & 63);
+            }
+        }
+        bits
+    }
+
+    /// Whether the kernel knows `opcode`: a lookup in the bitmap read
+    /// when the ring was built.
+    #[inline]
+    pub(crate) fn has_opcode(&self, opcode: u8) -> bool {
+        self.opcodes[usize::from(opcode >> 6)] & (1 << (opcode & 63)) != 0
     }
 
     /// Registers `iovecs` as the ring's fixed buffers.
