@@ -89,6 +89,7 @@ fn the_probe_matches_the_kernel_version() {
             (Feature::LINKAT, (5, 15)),
             (Feature::SYMLINKAT, (5, 15)),
             (Feature::SOCKET, (5, 19)),
+            (Feature::PBUF_RING, (5, 19)),
             (Feature::ACCEPT_MULTISHOT, (5, 19)),
             (Feature::SEND_ZC, (6, 0)),
             (Feature::RECV_MULTISHOT, (6, 0)),

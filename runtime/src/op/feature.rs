@@ -34,9 +34,10 @@ pub struct Feature {
 }
 
 /// Features that are flags, not opcodes: (name, kernel).
-const FLAGS: [(&str, &str); 2] = [
+const FLAGS: [(&str, &str); 3] = [
     ("IORING_ACCEPT_MULTISHOT", "5.19"),
     ("IORING_RECV_MULTISHOT", "6.0"),
+    ("IORING_REGISTER_PBUF_RING (provided buffer rings)", "5.19"),
 ];
 
 impl Feature {
@@ -72,6 +73,19 @@ impl Feature {
         probe: opcode::SendZc::CODE,
         id: 257,
     };
+
+    /// Provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19; probed
+    /// through IORING_OP_SOCKET, which came with it): `BufRing::new`
+    /// fails with the `Unsupported` error before 5.19.
+    pub const PBUF_RING: Feature = Feature {
+        probe: opcode::Socket::CODE,
+        id: 258,
+    };
+
+    /// The error an op needing this feature gets where it is missing.
+    pub(crate) fn error(self) -> io::Error {
+        unsupported_error(self.id)
+    }
 
     /// The opcode the ring's probe is asked about.
     #[inline]
