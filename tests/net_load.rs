@@ -13,15 +13,19 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// `want` connections (two fds each, both ends here), or as many as the
-/// fd limit allows after raising it, with a printed reason.
-fn connections(want: u64) -> u64 {
+/// fd limit allows after raising it, with a printed reason. The guard
+/// keeps the two tests of this file from running at once, so each has the
+/// whole limit.
+fn connections(want: u64) -> (std::sync::MutexGuard<'static, ()>, u64) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let limit = support::raise_fd_limit();
     let fit = limit.saturating_sub(100) / 2;
     if fit < want {
         println!("fd limit {limit}: {fit} connections instead of {want}");
     }
     assert!(fit >= 100, "fd limit {limit}: too low for a load test");
-    want.min(fit)
+    (guard, want.min(fit))
 }
 
 fn run<F: std::future::Future>(secs: u64, f: F) -> F::Output {
@@ -72,7 +76,7 @@ fn fnv(data: &[u8]) -> u64 {
 
 #[test]
 fn thousand_connections_echo_random_sizes_intact() {
-    let conns = connections(1000);
+    let (_one, conns) = connections(1000);
     const MSGS: u64 = 3;
     run(120, async {
         let l = TcpListener::builder()
@@ -119,7 +123,8 @@ fn thousand_connections_echo_random_sizes_intact() {
 #[test]
 fn multishot_accept_of_5000_connections() {
     // Waves of 500; ids are u16.
-    let n = connections(5000) as usize / 500 * 500;
+    let (_one, n) = connections(5000);
+    let n = n as usize / 500 * 500;
     run(120, async {
         let l = TcpListener::builder()
             .backlog(4096)
