@@ -336,7 +336,7 @@ EOT
     sed 's/^/@@ | /' "$out" | tail -n 200
     grep -E '^test .* \.\.\. (FAILED|ignored)' "$out" | sed 's/^/@@ | /'
   fi
-  grep -E '^(SKIP|skip|emulated)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
+  grep -E '^(SKIP|skip|emulated|measured)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
   echo "@@ result $name passed=$passed failed=$failed ignored=$ignored ms=$ms rc=$rc"
 done </run/tests
 echo "@@ suite done"
