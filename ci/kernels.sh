@@ -4,6 +4,8 @@
 #   ci/kernels.sh                  Debian bookworm's 6.1 and 6.12 kernels
 #   ci/kernels.sh 6.1              one of them
 #   ci/kernels.sh linux-image-5.15.0-xx-generic_..._amd64.deb
+#   ci/kernels.sh linux-image-X.deb,linux-modules-X.deb
+#                                  (Ubuntu: image and modules apart)
 #   ci/kernels.sh /path/to/unpacked/kernel
 #                                  any Debian-style kernel package, or a
 #                                  directory holding boot/vmlinuz-VER and
@@ -174,6 +176,23 @@ kernel_root() {
   case $arg in
     6.1) unpack_deb "$(download_pkg "$(resolve_meta linux-image-amd64)")" ;;
     6.12) unpack_deb "$(download_pkg "$(resolve_meta linux-image-6.12-amd64)")" ;;
+    *.deb,*.deb)
+      # Image and modules in separate packages (Ubuntu's linux-image-* and
+      # linux-modules-*): unpacked into one root.
+      local dir deb
+      dir=$cache/unpacked/$(echo "$arg" | md5sum | cut -c1-12)
+      if [ ! -e "$dir/.unpacked" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        for deb in ${arg//,/ }; do
+          [ -f "$deb" ] || die "no such file: $deb"
+          log "dpkg-deb -x $(basename "$deb")"
+          dpkg-deb -x "$deb" "$dir"
+        done
+        touch "$dir/.unpacked"
+      fi
+      echo "$dir"
+      ;;
     *.deb)
       [ -f "$arg" ] || die "no such file: $arg"
       unpack_deb "$(cd "$(dirname "$arg")" && pwd)/$(basename "$arg")"
@@ -223,7 +242,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-echo "@@ guest up: $(uname -r), $(nproc) CPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+echo "@@ guest up: $(uname -r), $(nproc) CPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo), kernel booted in $(cut -d' ' -f1 /proc/uptime) s"
 while read -r m; do
   insmod "/mods/$m" 2>/dev/null || echo "@@ insmod $m failed"
 done </mods/order
@@ -252,6 +271,12 @@ mount -t devpts devpts /new/dev/pts
 mount -t tmpfs shm /new/dev/shm
 mount -t tmpfs run /new/run
 mount -t tmpfs -o mode=1777 tmp /new/tmp
+# The checkout and the test executables may live where the guest has
+# fresh mounts (a clone under /tmp): bind those from the host too.
+while read -r d; do
+  [ -d "/new$d" ] && continue
+  mkdir -p "/new$d" && mount --bind "/host$d" "/new$d" || echo "@@ cannot see $d"
+done </dirs
 n=0
 while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 mount -t ext4 /dev/vda /new/scratch || echo "@@ no scratch disk: TMPDIR is tmpfs (no O_DIRECT)"
@@ -260,6 +285,7 @@ chmod 1777 /new/scratch/tmp /new/scratch/vartmp
 [ -d /new/var/tmp ] && mount --bind /new/scratch/vartmp /new/var/tmp
 ip link set lo up
 cp /guest.sh /new/run/guest.sh
+echo "@@ root ready after $(cut -d' ' -f1 /proc/uptime) s"
 cp /tests /new/run/tests
 cp /env /new/run/env
 chroot /new /bin/sh /run/guest.sh
@@ -396,6 +422,8 @@ run_kernel() {
   write_init "$work/initramfs/init"
   write_guest "$work/initramfs/guest.sh"
   cp "$tests_list" "$work/initramfs/tests"
+  { echo "$repo"; awk '{print $1; sub(/\/[^\/]*$/, "", $2); print $2}' "$tests_list"; } |
+    sort -u >"$work/initramfs/dirs"
   {
     echo "TIMEOUT=$timeout_per_test"
     echo "FD_SOFT=$(ulimit -Sn)"
@@ -422,6 +450,7 @@ run_kernel() {
     -nic none -display none -serial stdio -monitor none -no-reboot \
     </dev/null >"$work/console.log" 2>&1 || true
   t1=$(date +%s)
+  rm -f "$work/scratch.img"
   tr -d '\r' <"$work/console.log" >"$work/console.txt"
 
   local up=no done=no
@@ -429,6 +458,7 @@ run_kernel() {
   grep -q '^@@ suite done' "$work/console.txt" && done=yes
   echo
   echo "## kernel $ver: $(grep -m1 '^@@ guest up' "$work/console.txt" | sed 's/^@@ guest up: //')"
+  grep -m1 -E '^@@ root ready' "$work/console.txt" | sed 's/^@@ /   /' || true
   grep -m1 '^@@ io_uring_disabled' "$work/console.txt" | sed 's/^@@ /   /' || true
   # Failures' output and hung executables' dumps.
   grep -E '^@@ (---|\||thread|  |io_uring fd|note|insmod|no )' "$work/console.txt" | sed 's/^@@ //' || true

@@ -121,29 +121,46 @@ pub(crate) fn unsupported_id(res: i32) -> Option<u16> {
 #[cold]
 pub(crate) fn unsupported_error(id: u16) -> io::Error {
     let (name, since) = describe(id);
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "coring: {name} is not in this kernel's io_uring (it came in Linux {since}; the \
-             ring's opcode probe lacks it); see docs/KERNELS.md"
-        ),
-    )
+    io::Error::new(io::ErrorKind::Unsupported, Missing { name, since })
 }
 
-/// Whether `e` is the error of an op whose kernel feature is missing.
+/// The payload of the `Unsupported` error: the feature and the kernel
+/// that brought it.
+#[derive(Debug)]
+struct Missing {
+    name: String,
+    since: Option<&'static str>,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "coring: {} is not in this kernel's io_uring (",
+            self.name
+        )?;
+        if let Some(since) = self.since {
+            write!(f, "it came in Linux {since}; ")?;
+        }
+        write!(f, "the ring's opcode probe lacks it); see docs/KERNELS.md")
+    }
+}
+
+impl std::error::Error for Missing {}
+
+/// Whether `e` is the error of an op whose kernel feature is missing
+/// (and so never reached the kernel).
 pub fn is_unsupported(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Unsupported
-        && e.get_ref()
-            .is_some_and(|m| m.to_string().contains("is not in this kernel's io_uring"))
+    e.get_ref().is_some_and(|m| m.is::<Missing>())
 }
 
 /// The name and first kernel of feature `id`.
-fn describe(id: u16) -> (String, &'static str) {
+fn describe(id: u16) -> (String, Option<&'static str>) {
     if let Some(&(name, since)) = id.checked_sub(256).and_then(|i| FLAGS.get(usize::from(i))) {
-        return (name.to_string(), since);
+        return (name.to_string(), Some(since));
     }
     let Ok(code) = u8::try_from(id) else {
-        return (format!("feature #{id}"), "?");
+        return (format!("feature #{id}"), None);
     };
     let known: &[(u8, &str, &str)] = &[
         (opcode::MkDirAt::CODE, "IORING_OP_MKDIRAT", "5.15"),
@@ -157,8 +174,8 @@ fn describe(id: u16) -> (String, &'static str) {
         (opcode::Ftruncate::CODE, "IORING_OP_FTRUNCATE", "6.9"),
     ];
     match known.iter().find(|k| k.0 == code) {
-        Some(&(_, name, since)) => (name.to_string(), since),
-        None => (format!("io_uring opcode {code}"), "a newer kernel"),
+        Some(&(_, name, since)) => (name.to_string(), Some(since)),
+        None => (format!("io_uring opcode {code}"), None),
     }
 }
 
@@ -183,6 +200,14 @@ mod tests {
         assert!(e.to_string().contains("Linux 6.0"), "{e}");
         let e = Feature::MKDIRAT.unsupported().result().unwrap_err();
         assert!(e.to_string().contains("IORING_OP_MKDIRAT"), "{e}");
+        let e = Feature::opcode(255).unsupported().result().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "coring: io_uring opcode 255 is not in this kernel's io_uring (the ring's \
+             opcode probe lacks it); see docs/KERNELS.md"
+        );
+        let other = io::Error::new(io::ErrorKind::Unsupported, "something else");
+        assert!(!is_unsupported(&other));
         for errno in [1, libc::EINVAL, 4095] {
             assert_eq!(unsupported_id(-errno), None);
             let e = Completion::new(-errno, 0).result().unwrap_err();
