@@ -107,10 +107,12 @@ busybox_static() {
   return 1
 }
 
-# ELF with a PT_INTERP program header = dynamically linked.
+# A dynamically linked ELF names its interpreter (ld-linux) in its first
+# few KiB.
 file_is_dynamic() {
-  # The interpreter path is in the first few KiB of a dynamic ELF.
-  head -c 4096 "$1" | grep -aq 'ld-linux'
+  local head
+  head=$(head -c 4096 "$1" | tr -d '\0')
+  [[ $head == *ld-linux* ]]
 }
 
 export PATH=$PATH:/usr/sbin:/sbin
