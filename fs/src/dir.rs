@@ -4,7 +4,7 @@
 use crate::file::File;
 use crate::metadata::{FileType, Metadata, STATX_MASK};
 use coring_runtime::buf::IoBuf;
-use coring_runtime::op::{LinkAt, MkDirAt, Op, RenameAt, Statx, SymlinkAt, UnlinkAt};
+use coring_runtime::op::{Feature, LinkAt, MkDirAt, Op, RenameAt, Statx, SymlinkAt, UnlinkAt};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -54,12 +54,16 @@ pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<
 }
 
 /// Creates the directory `path` (IORING_OP_MKDIRAT, mode 0o777 less the
-/// umask).
+/// umask; before Linux 5.15, `mkdir(2)` in `spawn_blocking`).
 ///
 /// # Errors
 ///
 /// `AlreadyExists`, `NotFound` (a missing parent)... from the kernel.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    if !Feature::MKDIRAT.is_supported() {
+        let path = path.as_ref().to_owned();
+        return blocking(move || std::fs::create_dir(path)).await;
+    }
     Op::submit(MkDirAt::new(path.as_ref(), 0o777)?).await
 }
 
@@ -145,21 +149,31 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
     Op::submit(RenameAt::new(from.as_ref(), to.as_ref(), 0)?).await
 }
 
-/// Makes `link` a hard link to `original` (IORING_OP_LINKAT).
+/// Makes `link` a hard link to `original` (IORING_OP_LINKAT; before
+/// Linux 5.15, `link(2)` in `spawn_blocking`).
 ///
 /// # Errors
 ///
 /// The kernel's (`AlreadyExists` when `link` exists...).
 pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    if !Feature::LINKAT.is_supported() {
+        let (from, to) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+        return blocking(move || std::fs::hard_link(from, to)).await;
+    }
     Op::submit(LinkAt::new(original.as_ref(), link.as_ref())?).await
 }
 
-/// Makes `link` a symbolic link to `original` (IORING_OP_SYMLINKAT).
+/// Makes `link` a symbolic link to `original` (IORING_OP_SYMLINKAT;
+/// before Linux 5.15, `symlink(2)` in `spawn_blocking`).
 ///
 /// # Errors
 ///
 /// The kernel's (`AlreadyExists` when `link` exists...).
 pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    if !Feature::SYMLINKAT.is_supported() {
+        let (from, to) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+        return blocking(move || std::os::unix::fs::symlink(from, to)).await;
+    }
     Op::submit(SymlinkAt::new(original.as_ref(), link.as_ref())?).await
 }
 

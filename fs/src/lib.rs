@@ -18,10 +18,10 @@
 //! | `set_len` | IORING_OP_FTRUNCATE (6.9+), else `ftruncate(2)` in `spawn_blocking` |
 //! | `metadata`, [`metadata`], [`symlink_metadata`], [`try_exists`] | IORING_OP_STATX |
 //! | `close`, drop | IORING_OP_CLOSE after the last op; drop closes synchronously after the last op |
-//! | [`create_dir`], [`create_dir_all`] | IORING_OP_MKDIRAT |
+//! | [`create_dir`], [`create_dir_all`] | IORING_OP_MKDIRAT (5.15+), else `mkdir(2)` in `spawn_blocking` |
 //! | [`remove_file`], [`remove_dir`] | IORING_OP_UNLINKAT |
 //! | [`rename`] | IORING_OP_RENAMEAT |
-//! | [`hard_link`], [`symlink`] | IORING_OP_LINKAT / SYMLINKAT |
+//! | [`hard_link`], [`symlink`] | IORING_OP_LINKAT / SYMLINKAT (5.15+), else `link(2)` / `symlink(2)` in `spawn_blocking` |
 //! | [`read_dir`], [`remove_dir_all`] | `spawn_blocking` (io_uring has no getdents op) |
 //! | [`copy`] | `spawn_blocking` running `std::fs::copy`, which uses `copy_file_range(2)` (io_uring has no such op) |
 //!

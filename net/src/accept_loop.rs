@@ -3,7 +3,7 @@
 //! re-armed when the kernel ends it, single accepts on kernels without it.
 
 use coring_runtime::fd::SharedFd;
-use coring_runtime::op::{Accept, AcceptMulti, MultiOp, Op};
+use coring_runtime::op::{self, Accept, AcceptMulti, MultiOp, Op};
 use futures_core::Stream;
 use std::fmt;
 use std::future::Future;
@@ -68,8 +68,13 @@ impl AcceptLoop {
         }
         match item {
             None => Poll::Ready(None),
-            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) && !self.yielded => {
-                // No multishot accept in this kernel: go on one by one.
+            Some(Err(e))
+                if !self.yielded
+                    && (op::is_unsupported(&e) || e.raw_os_error() == Some(libc::EINVAL)) =>
+            {
+                // No multishot accept in this kernel (before 5.19 the
+                // ring's probe says so; EINVAL if the probe was refused):
+                // go on one by one.
                 self.multishot = false;
                 Poll::Ready(None)
             }

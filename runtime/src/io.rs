@@ -38,7 +38,10 @@ pub fn nop() -> Op<Nop> {
 }
 
 /// Reads into `buf` at `offset` (IORING_OP_READ). Output:
-/// `BufResult<usize, B>`; 0 bytes means end of file.
+/// `BufResult<usize, B>`; 0 bytes means end of file, or a buffer with no
+/// room: such a read completes with 0 at once and never reaches the
+/// kernel (which might otherwise wait: Linux 6.1 waits for data on an
+/// empty blocking pipe).
 #[inline]
 pub fn read_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> Op<Read<B>> {
     Op::submit(Read::new(fd, buf, offset))
@@ -50,7 +53,9 @@ pub fn read<B: IoBufMut>(fd: &SharedFd, buf: B) -> Op<Read<B>> {
     read_at(fd, buf, CURRENT_POSITION)
 }
 
-/// Writes `buf`'s initialized bytes at `offset` (IORING_OP_WRITE).
+/// Writes `buf`'s initialized bytes at `offset` (IORING_OP_WRITE). A
+/// buffer with no bytes completes with 0 at once, without the kernel (so
+/// a zero-length write sends no empty datagram: use `send` for that).
 #[inline]
 pub fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> Op<Write<B>> {
     Op::submit(Write::new(fd, buf, offset))

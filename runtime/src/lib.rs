@@ -46,7 +46,7 @@ pub use blocking::{spawn_blocking, BlockingHandle};
 pub use builder::Builder;
 pub use context::{spawn, try_current_metrics};
 pub use cores::{cores, spawner, CoreContext, Cores, CoresHandle, RemoteHandle, Spawner};
-pub use driver::backend::{Backend, BackendInfo, BackendKind, BACKEND_ENV};
+pub use driver::backend::{auto_backend, Backend, BackendInfo, BackendKind, BACKEND_ENV};
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 pub use metrics::Metrics;
 

@@ -18,6 +18,7 @@
 
 use super::IoBuf;
 use crate::context;
+use crate::op::Feature;
 use crate::runtime::Core;
 use io_uring::types::BufRingEntry;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
@@ -221,6 +222,12 @@ impl Inner {
             match r {
                 Ok(()) => return Ok(bgid),
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        && !driver.has_opcode(Feature::PBUF_RING.probe_opcode()) =>
+                {
+                    return Err(Feature::PBUF_RING.error())
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -80,6 +80,17 @@ impl fmt::Display for BackendInfo {
     }
 }
 
+/// The backend a runtime built with [`Backend::Auto`] gets here (the
+/// environment variable and the process-wide probe decide), without
+/// building one.
+///
+/// # Errors
+///
+/// `InvalidInput` when `CORING_BACKEND` names no backend.
+pub fn auto_backend() -> io::Result<BackendInfo> {
+    choose(Backend::Auto)
+}
+
 /// The process-wide answer to "does io_uring work here?", asked once.
 static AUTO: OnceLock<Option<Arc<io::Error>>> = OnceLock::new();
 

@@ -115,6 +115,9 @@ pub(crate) struct Driver {
     wake_armed: bool,
     /// The kernel has IORING_OP_MSG_RING (5.18).
     has_msg_ring: bool,
+    /// The opcodes the kernel has, a bit each (IORING_REGISTER_PROBE,
+    /// read once here; see `register.rs`).
+    opcodes: [u64; 4],
     pub(crate) reaped: Reaped,
     pub(crate) counters: DriverCounters,
     /// SQEs that may still be pushed before the turn submits early
@@ -163,6 +166,7 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             has_msg_ring: false,
+            opcodes: [0; 4],
             reaped: Reaped::default(),
             counters: DriverCounters::default(),
             batch_left: u32::MAX,
@@ -182,13 +186,11 @@ impl Driver {
         };
         d.batch_left = d.submit_batch;
         d.device_left = d.device_batch;
-        let Kernel::Uring(ring) = &d.kernel else {
+        d.opcodes = d.read_probe();
+        let Kernel::Uring(_) = &d.kernel else {
             return Ok(d);
         };
-        let mut probe = io_uring::Probe::new();
-        if register_fault().is_ok() && ring.submitter().register_probe(&mut probe).is_ok() {
-            d.has_msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
-        }
+        d.has_msg_ring = d.has_opcode(opcode::MsgRingData::CODE);
         if register_ring_fd {
             // Optional (5.18+): saves an fd lookup per enter; older kernels
             // say EINVAL and we go on with the plain fd.

@@ -11,22 +11,40 @@ use std::io;
 use std::os::fd::RawFd;
 
 impl Driver {
-    /// Whether the backend runs `opcode` (IORING_REGISTER_PROBE, 5.6; on
-    /// epoll, the emulator's list). A kernel without the probe answers
-    /// "no" for everything.
-    pub(crate) fn probe_opcode(&self, opcode: u8) -> bool {
+    /// The opcodes the backend runs, a bit each: the kernel's probe
+    /// (IORING_REGISTER_PROBE, 5.6, so every kernel coring runs on has
+    /// it), or the emulator's list on epoll. When the probe is refused
+    /// anyway (a restricted ring), every bit is set: the kernel then
+    /// answers for itself, op by op.
+    pub(super) fn read_probe(&self) -> [u64; 4] {
         let ring = match &self.kernel {
-            Kernel::Uring(ring) => ring,
-            Kernel::Epoll(_) => return epoll::supports(opcode),
+            Kernel::Uring(ring) => Some(ring),
+            Kernel::Epoll(_) => None,
         };
         let mut probe = Probe::new();
-        if register_fault().is_err() {
-            return false;
+        if let Some(ring) = ring {
+            if register_fault().is_err() || ring.submitter().register_probe(&mut probe).is_err() {
+                return [u64::MAX; 4];
+            }
         }
-        match ring.submitter().register_probe(&mut probe) {
-            Ok(()) => probe.is_supported(opcode),
-            Err(_) => false,
+        let mut bits = [0u64; 4];
+        for code in 0..=u8::MAX {
+            let known = match ring {
+                Some(_) => probe.is_supported(code),
+                None => epoll::supports(code),
+            };
+            if known {
+                bits[usize::from(code >> 6)] |= 1 << (code & 63);
+            }
         }
+        bits
+    }
+
+    /// Whether the kernel knows `opcode`: a lookup in the bitmap read
+    /// when the ring was built.
+    #[inline]
+    pub(crate) fn has_opcode(&self, opcode: u8) -> bool {
+        self.opcodes[usize::from(opcode >> 6)] & (1 << (opcode & 63)) != 0
     }
 
     /// Registers `iovecs` as the ring's fixed buffers. On epoll fixed

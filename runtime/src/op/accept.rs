@@ -75,6 +75,7 @@ impl AcceptMulti {
 // flags; the kernel writes no address.
 unsafe impl MultishotOpCode for AcceptMulti {
     type Item = io::Result<OwnedFd>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::ACCEPT_MULTISHOT);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

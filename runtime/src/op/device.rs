@@ -36,6 +36,13 @@ unsafe impl<T: OpCode> OpCode for Device<T> {
     type Output = T::Output;
     const DEVICE: bool = true;
 
+    const PROBE: Option<super::Feature> = T::PROBE;
+
+    #[inline]
+    fn known_result(&self) -> Option<i32> {
+        self.0.known_result()
+    }
+
     #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.0.build()

@@ -4,16 +4,15 @@
 //! process and, on older kernels, runs `ftruncate(2)` on the runtime's
 //! blocking pool instead.
 
-use super::{Completion, Op, OpCode};
-use crate::context;
+use super::{Completion, Feature, Op, OpCode};
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicU8, Ordering};
 
-/// `ftruncate(2)` through the ring (Linux 6.9+). Older kernels complete
-/// it with `EINVAL`; use [`ftruncate`] to get the fallback.
+/// `ftruncate(2)` through the ring (Linux 6.9+). On older kernels it
+/// fails with [`Unsupported`](std::io::ErrorKind::Unsupported); use
+/// [`ftruncate`] to get the fallback.
 #[derive(Debug)]
 pub struct Ftruncate {
     fd: SharedFd,
@@ -30,26 +29,14 @@ impl Ftruncate {
         }
     }
 
-    /// Whether this kernel has IORING_OP_FTRUNCATE (probed once per
-    /// process).
+    /// Whether this kernel has IORING_OP_FTRUNCATE (the ring's opcode
+    /// probe, read when the runtime was built).
     ///
     /// # Panics
     ///
-    /// Panics outside a coring runtime the first time it is called.
+    /// Panics outside a coring runtime.
     pub fn is_supported() -> bool {
-        const UNKNOWN: u8 = 0;
-        const YES: u8 = 1;
-        static PROBED: AtomicU8 = AtomicU8::new(UNKNOWN);
-        match PROBED.load(Ordering::Relaxed) {
-            UNKNOWN => {
-                let yes = context::with_core(|core| {
-                    core.driver.borrow().probe_opcode(opcode::Ftruncate::CODE)
-                });
-                PROBED.store(if yes { YES } else { 2 }, Ordering::Relaxed);
-                yes
-            }
-            v => v == YES,
-        }
+        Feature::FTRUNCATE.is_supported()
     }
 }
 
@@ -57,6 +44,7 @@ impl Ftruncate {
 // pointer.
 unsafe impl OpCode for Ftruncate {
     type Output = io::Result<()>;
+    const PROBE: Option<Feature> = Some(Feature::FTRUNCATE);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

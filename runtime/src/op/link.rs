@@ -36,6 +36,7 @@ impl LinkAt {
 // with `self` and live until the CQE.
 unsafe impl OpCode for LinkAt {
     type Output = io::Result<()>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::LINKAT);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {
@@ -76,6 +77,7 @@ impl SymlinkAt {
 // with `self` and live until the CQE.
 unsafe impl OpCode for SymlinkAt {
     type Output = io::Result<()>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::SYMLINKAT);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

@@ -34,6 +34,7 @@ impl MkDirAt {
 // move with `self` and lives until the CQE.
 unsafe impl OpCode for MkDirAt {
     type Output = io::Result<()>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::MKDIRAT);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

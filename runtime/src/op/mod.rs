@@ -43,6 +43,7 @@ pub(crate) mod lifecycle;
 mod cancel;
 mod close;
 mod device;
+mod feature;
 mod multishot;
 pub(crate) mod nop;
 mod offload;
@@ -96,6 +97,7 @@ pub use write_fixed::WriteFixed;
 pub use cancel::AsyncCancel;
 pub use close::Close;
 pub use device::Device;
+pub use feature::{is_unsupported, Feature};
 pub use multishot::{MultiOp, MultishotOpCode};
 pub use nop::Nop;
 pub use offload::Offload;
@@ -141,17 +143,29 @@ impl Completion {
     }
 
     /// The result as `io::Result`: a negative `res` is `-errno`. This is
-    /// the one place a raw CQE result becomes an error.
+    /// the one place a raw CQE result becomes an error. An op the kernel
+    /// lacks ([`Feature`]) gives an [`io::ErrorKind::Unsupported`] error
+    /// naming it.
     #[inline]
     pub fn result(&self) -> io::Result<u32> {
         if self.res < 0 {
-            Err(io::Error::from_raw_os_error(-self.res))
+            Err(self.error())
         } else {
             Ok(self.res as u32)
         }
     }
 
-    /// The raw `res` field.
+    #[cold]
+    fn error(&self) -> io::Error {
+        match feature::unsupported_id(self.res) {
+            Some(id) => feature::unsupported_error(id),
+            None => io::Error::from_raw_os_error(-self.res),
+        }
+    }
+
+    /// The raw `res` field: the CQE's, or, for an op that never reached
+    /// the kernel because it lacks the op's [`Feature`], a value below
+    /// every errno (`i32::MIN` plus a small id).
     #[inline]
     pub fn raw_result(&self) -> i32 {
         self.res
@@ -187,6 +201,24 @@ pub unsafe trait OpCode: 'static {
     /// submitted in small groups as they are pushed, not with the turn's
     /// one batch (see [`Device`]). Default false.
     const DEVICE: bool = false;
+
+    /// The kernel feature the op needs, when a kernel coring supports
+    /// (5.11+) may lack it. [`Op::submit`] then looks it up in the ring's
+    /// opcode probe first and, on a kernel without it, completes the op at
+    /// once with an [`io::ErrorKind::Unsupported`] error naming the op,
+    /// pushing nothing. `None` (the default): no check.
+    const PROBE: Option<Feature> = None;
+
+    /// The op's raw result when it is known without the kernel: then
+    /// [`Op::submit`] pushes nothing and the op completes with it at once.
+    /// Reads and writes of zero bytes give 0 this way, as read(2) and
+    /// write(2) would, without the wait some kernels add (a 0-byte READ on
+    /// an empty blocking pipe waits for data on Linux 6.1). Called once,
+    /// before [`build`](OpCode::build); the default is `None`.
+    #[inline]
+    fn known_result(&self) -> Option<i32> {
+        None
+    }
 
     /// Builds the SQE. Called once, just before the push.
     fn build(&mut self) -> squeue::Entry;
@@ -246,7 +278,13 @@ impl<T: OpCode> Op<T> {
     #[inline]
     pub fn submit(mut op: T) -> Op<T> {
         let core = context::core_rc();
-        let user_data = core.driver.borrow_mut().submit(&mut op);
+        let user_data = if let Some(res) = op.known_result() {
+            settled(&core, Completion::new(res, 0))
+        } else if let Some(feature) = T::PROBE {
+            submit_probed(&core, &mut op, feature)
+        } else {
+            core.driver.borrow_mut().submit(&mut op)
+        };
         Op {
             core,
             user_data,
@@ -315,6 +353,31 @@ impl<T: OpCode> Drop for Op<T> {
         if self.data.is_some() {
             self.abandon_in_flight();
         }
+    }
+}
+
+/// A table entry for an op that completed without reaching the kernel:
+/// its future finds the completion on its first poll, as if the CQE had
+/// come before it. Nothing is pushed, so there is nothing to cancel.
+#[cold]
+#[inline(never)]
+fn settled(core: &Core, c: Completion) -> u64 {
+    core.driver
+        .borrow_mut()
+        .ops
+        .insert(lifecycle::Lifecycle::Completed(c))
+}
+
+/// Submits `op` if the kernel has `feature`, else settles it as
+/// unsupported.
+#[inline(never)]
+fn submit_probed<T: OpCode>(core: &Core, op: &mut T, feature: Feature) -> u64 {
+    let mut driver = core.driver.borrow_mut();
+    if driver.has_opcode(feature.probe_opcode()) {
+        driver.submit(op)
+    } else {
+        drop(driver);
+        settled(core, feature.unsupported())
     }
 }
 

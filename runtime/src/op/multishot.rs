@@ -5,9 +5,9 @@
 //! ends a multishot op on error, on cancel, and when the CQ overflowed, so
 //! users that want it to go on (an accept loop) submit it again.
 
-use super::{Completion, Orphan};
+use super::{Completion, Feature, Orphan};
 use crate::context;
-use crate::op::lifecycle::has_more;
+use crate::op::lifecycle::{has_more, Lifecycle, StreamState};
 use crate::runtime::Core;
 use futures_core::Stream;
 use io_uring::squeue;
@@ -26,6 +26,14 @@ use std::task::{Context, Poll};
 pub unsafe trait MultishotOpCode: 'static {
     /// What each CQE becomes.
     type Item;
+
+    /// The kernel feature the op needs, as [`OpCode::PROBE`]: on a kernel
+    /// without it the stream yields one item made from an
+    /// [`io::ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported)
+    /// completion and ends; nothing is pushed.
+    ///
+    /// [`OpCode::PROBE`]: super::OpCode::PROBE
+    const PROBE: Option<Feature> = None;
 
     /// Builds the SQE (with the op's multishot flag set).
     fn build(&mut self) -> squeue::Entry;
@@ -70,7 +78,18 @@ impl<T: MultishotOpCode> MultiOp<T> {
     /// Panics outside a coring runtime.
     pub fn submit(mut op: T) -> MultiOp<T> {
         context::with_core_rc(|core| {
-            let user_data = core.driver.borrow_mut().submit_multishot(&mut op);
+            let mut driver = core.driver.borrow_mut();
+            let user_data = match T::PROBE {
+                Some(f) if !driver.has_opcode(f.probe_opcode()) => {
+                    // The stream's one, final CQE: the error.
+                    let mut st = Box::<StreamState>::default();
+                    st.cqes.push_back(f.unsupported());
+                    st.ended = true;
+                    driver.ops.insert(Lifecycle::Streaming(st))
+                }
+                _ => driver.submit_multishot(&mut op),
+            };
+            drop(driver);
             MultiOp {
                 core: core.clone(),
                 user_data,

@@ -31,6 +31,13 @@ pub struct Offload<T>(pub T);
 unsafe impl<T: OpCode> OpCode for Offload<T> {
     type Output = T::Output;
 
+    const PROBE: Option<super::Feature> = T::PROBE;
+
+    #[inline]
+    fn known_result(&self) -> Option<i32> {
+        self.0.known_result()
+    }
+
     #[inline]
     fn build(&mut self) -> squeue::Entry {
         self.0.build().flags(squeue::Flags::ASYNC)

@@ -43,6 +43,7 @@ impl RecvMulti {
 // final CQE; the fd is held open.
 unsafe impl MultishotOpCode for RecvMulti {
     type Item = io::Result<Option<RingBuf>>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::RECV_MULTISHOT);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

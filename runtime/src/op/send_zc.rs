@@ -67,6 +67,7 @@ impl<B: IoBuf> SendZc<B> {
 // CQE without F_MORE, after which the kernel no longer reads it.
 unsafe impl<B: IoBuf> MultishotOpCode for SendZc<B> {
     type Item = ZcEvent<B>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::SEND_ZC);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {

@@ -30,6 +30,7 @@ impl Socket {
 // SAFETY: the SQE carries only integers, no pointer.
 unsafe impl OpCode for Socket {
     type Output = io::Result<OwnedFd>;
+    const PROBE: Option<super::Feature> = Some(super::Feature::SOCKET);
 
     #[inline]
     fn build(&mut self) -> squeue::Entry {
