@@ -139,3 +139,75 @@ fn futures_io_traits_are_implemented() {
     fn assert_futures_io<T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin>() {}
     assert_futures_io::<coring::net::compat::Compat<coring::net::TcpStream>>();
 }
+
+#[test]
+fn compat_vectored_writes_go_out_whole_and_in_order() {
+    for direct in [true, false] {
+        let rt = coring::Runtime::new().expect("io_uring");
+        rt.block_on(async {
+            let (a, b) = coring::net::UnixStream::pair().expect("pair");
+            let (mut a, mut b) = (a.compat().direct_writes(direct), b.compat());
+            assert!(tokio::io::AsyncWrite::is_write_vectored(&a));
+            let parts: [&[u8]; 3] = [b"head:", b"", b"tail"];
+            let slices: Vec<std::io::IoSlice<'_>> =
+                parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+            let n = a.write_vectored(&slices).await.expect("write_vectored");
+            assert_eq!(n, 9, "every slice taken in one call");
+            // More than the socket or the 64 KiB staging limit take in one
+            // vectored call: taken in part, the rest by the next calls.
+            let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+            let n = a
+                .write_vectored(&[std::io::IoSlice::new(&big), std::io::IoSlice::new(b"x")])
+                .await
+                .expect("write_vectored");
+            assert!(n > 0 && n < big.len(), "a bounded part taken: {n}");
+            if !direct {
+                assert!(n <= 64 * 1024, "at most the staging limit: {n}");
+            }
+            let reader = coring::spawn(async move {
+                let mut got = Vec::new();
+                b.read_to_end(&mut got).await.expect("read_to_end");
+                got
+            });
+            a.write_all(&big[n..]).await.expect("rest");
+            a.write_all(b"x").await.expect("x");
+            a.shutdown().await.expect("shutdown");
+            let got = reader.await.expect("reader");
+            let mut want = b"head:tail".to_vec();
+            want.extend_from_slice(&big);
+            want.push(b'x');
+            assert!(got == want, "direct {direct}: bytes changed or reordered");
+        });
+    }
+}
+
+#[test]
+fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
+    let rt = coring::Runtime::new().expect("io_uring");
+    rt.block_on(async {
+        // Written behind (no direct send): the first write is accepted;
+        // its send fails, and the flush says so.
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let mut a = a.compat().direct_writes(false);
+        drop(b);
+        let first = a.write(b"lost").await;
+        assert_eq!(first.expect("accepted behind"), 4);
+        let err = match a.flush().await {
+            Err(e) => e,
+            Ok(()) => panic!("flush after a failed send succeeded"),
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        let again = a
+            .write(b"more")
+            .await
+            .expect_err("writes after a failure fail");
+        assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
+
+        // With the direct send (the default), the first write fails itself.
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let mut a = a.compat();
+        drop(b);
+        let err = a.write(b"lost").await.expect_err("a closed peer");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+    });
+}

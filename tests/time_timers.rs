@@ -268,3 +268,48 @@ fn idle_sleep_costs_no_cpu() {
     );
     assert!(enters <= 5, "{enters} enters for one idle sleep");
 }
+
+#[test]
+fn send_sleep_is_send_sync_fires_on_time_and_can_be_reset_or_dropped_elsewhere() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    use coring::time::SendSleep;
+    coring::start(async {
+        // Made outside the runtime's timers, polled here.
+        let t = Instant::now();
+        let s = SendSleep::after(Duration::from_millis(30));
+        send_sync(&s);
+        s.await;
+        assert!(t.elapsed() >= Duration::from_millis(30));
+
+        // Reset later, then earlier: completes at the last deadline.
+        let t = Instant::now();
+        let mut s = SendSleep::after(Duration::from_millis(10));
+        assert!(poll_once(&mut s).await.is_pending());
+        s.reset(t + Duration::from_millis(60));
+        assert!(poll_once(&mut s).await.is_pending());
+        s.reset(t + Duration::from_millis(40));
+        (&mut s).await;
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(40), "{took:?}");
+        assert!(
+            took < Duration::from_millis(60) || took > Duration::from_millis(500),
+            "{took:?}"
+        );
+
+        // Registered here, dropped on another thread: nothing breaks, and
+        // a later timer still fires.
+        let mut s = SendSleep::after(Duration::from_millis(20));
+        assert!(poll_once(&mut s).await.is_pending());
+        std::thread::spawn(move || drop(s))
+            .join()
+            .expect("drop elsewhere");
+        coring::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(coring::metrics().ops_in_flight, 0);
+    })
+    .expect("io_uring");
+}
+
+/// Polls `f` once (with the task's waker).
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}

@@ -47,12 +47,18 @@ mod accept_loop;
 mod addr;
 #[cfg(feature = "compat")]
 pub mod compat;
+#[cfg(feature = "hyper")]
+pub mod hyper_rt;
+#[cfg(any(feature = "compat", feature = "hyper"))]
+mod poll_io;
 mod recv_stream;
 mod stream_io;
 mod tcp;
 mod udp;
 mod unix;
 
+#[cfg(feature = "hyper")]
+pub use hyper_rt::{AsSharedFd, HyperExecutor, HyperIo, HyperSleep, HyperTimer};
 pub use recv_stream::RecvStream;
 pub use stream_io::{ReadExact, WriteAll};
 pub use tcp::DEFAULT_BACKLOG;

@@ -7,14 +7,17 @@
 //! runtime sleeps in the kernel until then.
 
 mod interval;
+mod send_sleep;
 mod sleep;
 mod timeout;
 
 pub use interval::{interval, interval_at, Interval};
+pub use send_sleep::SendSleep;
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, Elapsed, Timeout};
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -22,13 +25,30 @@ use std::time::Instant;
 pub(crate) type TimerKey = (Instant, u64);
 
 /// The runtime's timers, by deadline.
-#[derive(Default)]
 pub(crate) struct Timers {
     entries: BTreeMap<TimerKey, Waker>,
     next_seq: u64,
+    /// Unique among every runtime of the process: a [`SendSleep`] names
+    /// the timer set it registered with by it.
+    id: u64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Timers {
+            entries: BTreeMap::new(),
+            next_seq: 0,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl Timers {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
         let key = (deadline, self.next_seq);
         self.next_seq += 1;
