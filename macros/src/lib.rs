@@ -121,6 +121,8 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
             // The error, and the function made sync with an empty body, so
             // that the error above is the only one.
             func.sig.asyncness = None;
+            func.sig.inputs.clear();
+            func.sig.generics = syn::Generics::default();
             func.block = syn::parse_quote!({ ::core::unimplemented!() });
             let err = e.to_compile_error();
             quote! {
@@ -156,7 +158,7 @@ fn options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
         match name.as_str() {
             "backend" => {
                 if opts.backend.is_some() {
-                    return Err(syn::Error::new(span, "`backend` is given twice"));
+                    return Err(syn::Error::new_spanned(&nv, "`backend` is given twice"));
                 }
                 let s = lit_str(&nv.value, "backend")?;
                 let b = match (s.value().as_str(), kind) {
@@ -186,7 +188,7 @@ fn options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
             }
             "entries" => {
                 if opts.entries.is_some() {
-                    return Err(syn::Error::new(span, "`entries` is given twice"));
+                    return Err(syn::Error::new_spanned(&nv, "`entries` is given twice"));
                 }
                 let n: u32 = lit_int(&nv.value, "entries")?;
                 if !(1..=32768).contains(&n) {
@@ -199,7 +201,7 @@ fn options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
             }
             "cores" => {
                 if opts.cores.is_some() {
-                    return Err(syn::Error::new(span, "`cores` is given twice"));
+                    return Err(syn::Error::new_spanned(&nv, "`cores` is given twice"));
                 }
                 let n: usize = lit_int(&nv.value, "cores")?;
                 if n == 0 {
@@ -268,21 +270,21 @@ fn check(kind: Kind, func: &ItemFn) -> syn::Result<()> {
         ));
     }
     if !sig.inputs.is_empty() {
-        return Err(syn::Error::new(
-            sig.inputs.span(),
+        return Err(syn::Error::new_spanned(
+            &sig.inputs,
             format!("{} functions take no arguments", kind.name()),
         ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
             format!("{} functions cannot be generic", kind.name()),
         ));
     }
     if kind == Kind::Test {
         if let Some(attr) = func.attrs.iter().find(|a| a.path().is_ident("test")) {
-            return Err(syn::Error::new(
-                attr.span(),
+            return Err(syn::Error::new_spanned(
+                attr,
                 "#[coring::test] already adds #[test]: remove this one",
             ));
         }
