@@ -9,11 +9,10 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Duration;
-use support::{coring_pipe, fd_shared, write_to};
+use support::{coring_pipe, write_to};
 
 #[coring::test]
 async fn a_test_does_io() {
-    let _fds = fd_shared();
     let (r, w) = coring_pipe();
     write_to(&w, b"hello");
     let (res, buf) = coring::io::read(&r, Vec::with_capacity(16)).await;
@@ -43,7 +42,6 @@ thread_local! {
 
 #[coring::test(backend = "all")]
 async fn backend_all_runs_on_each_backend() {
-    let _fds = fd_shared();
     let kind = coring::backend().kind();
     let before = ALL_RUNS.with(|r| r.borrow().clone());
     // The second run is on the other backend.
