@@ -4,12 +4,12 @@
 //!
 //! Both take the same options, comma separated:
 //!
-//! - `backend = "auto" | "io_uring" | "epoll"`: [`Builder::backend`]
+//! - `backend = "auto" | "io_uring" | "epoll"`: `coring::Builder::backend`
 //!   (default `auto`, which `CORING_BACKEND` overrides). `#[coring::test]`
 //!   also takes `"all"`: the body runs once on io_uring (skipped, with a
 //!   line on stderr, where io_uring is unavailable) and once on epoll.
-//! - `entries = N`: the ring's SQ entries ([`Builder::entries`]).
-//! - `cores = N`: run the body on `N` pinned cores ([`coring::cores`]), once
+//! - `entries = N`: the ring's SQ entries (`coring::Builder::entries`).
+//! - `cores = N`: run the body on `N` pinned cores (`coring::cores`), once
 //!   on each; the return type must then be `()` or `Result<(), E>`, and
 //!   the first error by core index is returned.
 //!
@@ -17,9 +17,8 @@
 //! Its body moves, unchanged, into an inner `async fn` of the same
 //! signature, so `?`, `return` and spans behave as in any async fn.
 //!
-//! [`Builder::backend`]: https://docs.rs/coring/latest/coring/struct.Builder.html#method.backend
-//! [`Builder::entries`]: https://docs.rs/coring/latest/coring/struct.Builder.html#method.entries
-//! [`coring::cores`]: https://docs.rs/coring/latest/coring/cores/fn.cores.html
+//! The expansions name the runtime as `::coring`: the crate must be a
+//! dependency under that name.
 #![warn(missing_docs)]
 
 use proc_macro::TokenStream;
