@@ -129,3 +129,15 @@ fn main_builds_a_runtime_and_returns_the_body_output() {
     }
     assert_eq!(main().unwrap(), 7);
 }
+
+#[coring::test(backend = "all", cores = 2, entries = 16)]
+async fn options_combine_all_backends_on_two_cores() -> Result<(), String> {
+    // Two cores per backend: each core's own runtime, on the backend of
+    // this run.
+    let kind = coring::backend().kind();
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    if !name.starts_with("coring-core-") {
+        return Err(format!("ran on {name}, not a core thread ({kind})"));
+    }
+    coring::io::nop().await.map_err(|e| e.to_string())
+}
