@@ -37,6 +37,12 @@ where
     }
 }
 
+/// `cores = "all"`: one core per CPU this process may run on (its
+/// affinity mask, and a cgroup CPU quota where there is one).
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Runs `run` with `builder` set to io_uring, then to epoll, and combines
 /// the two outputs. The io_uring run is skipped, with a line on stderr,
 /// where io_uring cannot be set up.

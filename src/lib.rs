@@ -33,7 +33,8 @@ pub use coring_net as net;
 ///
 /// - `backend = "auto" | "io_uring" | "epoll"` ([`Builder::backend`]);
 /// - `entries = N`: SQ entries ([`Builder::entries`]);
-/// - `cores = N`: the body runs on `N` pinned cores ([`cores()`]), once on
+/// - `cores = N`, or `cores = "all"` for one per CPU this process may
+///   run on: the body runs on `N` pinned cores ([`cores()`]), once on
 ///   each; it must then return `()` or `Result<(), E>` (`Send`), and
 ///   `main` returns the first error by core index.
 ///

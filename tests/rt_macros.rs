@@ -141,3 +141,10 @@ async fn options_combine_all_backends_on_two_cores() -> Result<(), String> {
     }
     coring::io::nop().await.map_err(|e| e.to_string())
 }
+
+#[coring::test(cores = "all")]
+async fn cores_all_runs_on_every_cpu() {
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    assert!(name.starts_with("coring-core-"), "{name}");
+    coring::io::nop().await.unwrap();
+}

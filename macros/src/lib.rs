@@ -9,7 +9,8 @@
 //!   also takes `"all"`: the body runs once on io_uring (skipped, with a
 //!   line on stderr, where io_uring is unavailable) and once on epoll.
 //! - `entries = N`: the ring's SQ entries (`coring::Builder::entries`).
-//! - `cores = N`: run the body on `N` pinned cores (`coring::cores`), once
+//! - `cores = N` or `cores = "all"` (one per CPU this process may run
+//!   on): run the body on `N` pinned cores (`coring::cores`), once
 //!   on each; the return type must then be `()` or `Result<(), E>`, and
 //!   the first error by core index is returned.
 //!
@@ -102,7 +103,8 @@ enum BackendOpt {
 struct Options {
     backend: Option<(BackendOpt, Span)>,
     entries: Option<(u32, Span)>,
-    cores: Option<(usize, Span)>,
+    /// `None` inside: `cores = "all"`, one per CPU this process may use.
+    cores: Option<(Option<usize>, Span)>,
 }
 
 fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
@@ -202,8 +204,21 @@ fn options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
                 if opts.cores.is_some() {
                     return Err(syn::Error::new_spanned(&nv, "`cores` is given twice"));
                 }
-                let n: usize = lit_int(&nv.value, "cores")?;
-                if n == 0 {
+                let n = match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) if s.value() == "all" => None,
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => {
+                        return Err(syn::Error::new(
+                            s.span(),
+                            "`cores` takes an integer or \"all\" (one per CPU)",
+                        ))
+                    }
+                    value => Some(lit_int::<usize>(value, "cores")?),
+                };
+                if n == Some(0) {
                     return Err(syn::Error::new(
                         nv.value.span(),
                         "`cores` must be at least 1",
@@ -323,9 +338,15 @@ fn generate(kind: Kind, func: ItemFn, opts: Options) -> TokenStream2 {
     }
     let run = |builder: TokenStream2| match opts.cores {
         None => quote_spanned!(span=> ::coring::__private::block_on(#builder, #body_ident())),
-        Some((n, s)) => quote_spanned!(s=>
-            ::coring::__private::run_cores(#n, #builder, || #body_ident())
-        ),
+        Some((n, s)) => {
+            let n = match n {
+                Some(n) => quote!(#n),
+                None => quote!(::coring::__private::all_cores()),
+            };
+            quote_spanned!(s=>
+                ::coring::__private::run_cores(#n, #builder, || #body_ident())
+            )
+        }
     };
     let call = if all {
         let one = run(quote!(__coring_builder));

@@ -10,4 +10,7 @@ async fn backend_not_a_string() {}
 #[coring::test(cores = 2, cores = 3)]
 async fn twice() {}
 
+#[coring::test(cores = "many")]
+async fn cores_not_all() {}
+
 fn main() {}
