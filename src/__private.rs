@@ -4,6 +4,7 @@
 use crate::{Backend, BackendKind, Builder};
 use std::fmt::Debug;
 use std::future::Future;
+use std::io;
 
 /// Builds a runtime from `builder` and runs `fut` on it.
 ///
@@ -45,7 +46,8 @@ pub fn all_cores() -> usize {
 
 /// Runs `run` with `builder` set to io_uring, then to epoll, and combines
 /// the two outputs. The io_uring run is skipped, with a line on stderr,
-/// where io_uring cannot be set up.
+/// where the host forbids io_uring or the kernel is too old (the errors
+/// `Backend::Auto` falls back on); any other error panics.
 pub fn each_backend<R: CoresOutput>(builder: Builder, mut run: impl FnMut(Builder) -> R) -> R {
     let mut outs = Vec::with_capacity(2);
     let uring = builder.clone().backend(Backend::IoUring);
@@ -55,7 +57,19 @@ pub fn each_backend<R: CoresOutput>(builder: Builder, mut run: impl FnMut(Builde
             drop(rt);
             outs.push(run(uring));
         }
-        Err(e) => eprintln!("skipped on io_uring (backend = \"all\"): io_uring unavailable: {e}"),
+        // What `Backend::Auto` falls back on: the host forbids io_uring
+        // or the kernel is too old.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::Unsupported
+                    | io::ErrorKind::OutOfMemory
+            ) =>
+        {
+            eprintln!("skipped on io_uring (backend = \"all\"): io_uring unavailable: {e}")
+        }
+        Err(e) => panic!("coring: cannot start the io_uring runtime: {e}"),
     }
     outs.push(run(builder.backend(Backend::Epoll)));
     R::combine(outs)
