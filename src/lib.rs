@@ -23,3 +23,47 @@ pub use coring_runtime::*;
 pub use coring_fs as fs;
 /// Sockets over io_uring.
 pub use coring_net as net;
+
+/// Runs `async fn main` on a coring runtime: `#[coring::main]`, or
+/// `#[coring::main(cores = 4, backend = "epoll", entries = 512)]`.
+///
+/// The body moves into an inner `async fn` and the generated `main`
+/// builds a [`Runtime`] (from a [`Builder`] with the options) and
+/// [`block_on`](Runtime::block_on)s it. Options, comma separated:
+///
+/// - `backend = "auto" | "io_uring" | "epoll"` ([`Builder::backend`]);
+/// - `entries = N`: SQ entries ([`Builder::entries`]);
+/// - `cores = N`, or `cores = "all"` for one per CPU this process may
+///   run on: the body runs on `N` pinned cores ([`cores()`]), once on
+///   each; it must then return `()` or `Result<(), E>` (`Send`), and
+///   `main` returns the first error by core index.
+///
+/// A runtime that cannot start panics with the error.
+///
+/// ```no_run
+/// #[coring::main]
+/// async fn main() -> std::io::Result<()> {
+///     coring::time::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+pub use coring_macros::main;
+
+/// `#[test]` for an `async fn` on a coring runtime: `#[coring::test]`.
+///
+/// The options of [`macro@main`], and `backend = "all"`: the body runs
+/// once on io_uring and once on epoll, in that order (the io_uring run is
+/// skipped, saying why on stderr, where io_uring cannot be set up); it
+/// must then return `()` or `Result<(), E>`. With the default
+/// `backend = "auto"`, `CORING_BACKEND` decides, as for any runtime.
+///
+/// ```no_run
+/// #[coring::test(backend = "all")]
+/// async fn nop() {
+///     coring::io::nop().await.unwrap();
+/// }
+/// ```
+pub use coring_macros::test;
+
+#[doc(hidden)]
+pub mod __private;

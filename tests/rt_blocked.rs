@@ -128,6 +128,60 @@ fn seccomp_child() {
     println!("{SERVED_MARK}");
 }
 
+/// Turns [`seccomp_all_child`] on.
+const ALL_CHILD_ENV: &str = "CORING_SECCOMP_ALL_CHILD";
+/// What [`all_backends_body`] prints, with the backend it ran on.
+const ALL_RAN_MARK: &str = "CORING_ALL_RAN=";
+
+/// `#[coring::test(backend = "all")]` where io_uring is blocked (EPERM):
+/// the io_uring run is skipped with a line saying why, the epoll run
+/// runs, and the test passes.
+#[test]
+fn backend_all_skips_io_uring_where_it_is_blocked() {
+    let exe = std::env::current_exe().expect("path of the current test binary");
+    let child = Command::new(&exe)
+        .args(["seccomp_all_child", "--exact", "--nocapture", "--ignored"])
+        .env(ALL_CHILD_ENV, "1")
+        .env_remove("CORING_BACKEND")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child test process");
+    let (status, stdout, stderr) = wait_with_timeout(child, CHILD_TIMEOUT);
+    let transcript = format!("--- {status}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert!(status.success(), "the child failed\n{transcript}");
+    assert!(
+        stderr.contains("skipped on io_uring (backend = \"all\"): io_uring unavailable"),
+        "no skip line\n{transcript}"
+    );
+    let ran: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(ALL_RAN_MARK).map(|(_, k)| k))
+        .collect();
+    assert_eq!(ran, ["epoll"], "\n{transcript}");
+}
+
+/// The child half of [`backend_all_skips_io_uring_where_it_is_blocked`].
+#[test]
+#[ignore = "child half of backend_all_skips_io_uring_where_it_is_blocked"]
+fn seccomp_all_child() {
+    if std::env::var(ALL_CHILD_ENV).is_err() {
+        return;
+    }
+    seccomp::block_io_uring_setup(libc::EPERM).expect("install the seccomp filter");
+    all_backends_body();
+}
+
+/// Called by [`seccomp_all_child`] under the filter; as a test of its
+/// own (ignored: it prints marks) it runs on both backends.
+#[coring::test(backend = "all")]
+#[ignore = "called by seccomp_all_child"]
+async fn all_backends_body() {
+    coring::time::sleep(Duration::from_millis(1)).await;
+    println!("{ALL_RAN_MARK}{}", coring::backend().kind());
+}
+
 /// A TCP echo, a pipe read, a file write and read back, a timer: the
 /// runtime serves.
 fn serve_smoke(rt: &coring::Runtime) {

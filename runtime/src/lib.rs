@@ -40,7 +40,9 @@ pub mod op;
 pub mod registered;
 mod runtime;
 mod signal;
+pub mod task;
 pub mod time;
+mod trace;
 
 pub use blocking::{spawn_blocking, BlockingHandle};
 pub use builder::Builder;

@@ -92,6 +92,7 @@ impl Runtime {
         if let Some(fd) = driver.msg_ring_target() {
             shared.set_ring_fd(fd);
         }
+        crate::trace::runtime_started(&backend, cfg.entries);
         Ok(Runtime {
             core: Rc::new(Core {
                 driver: RefCell::new(driver),
@@ -440,6 +441,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _enter = context::enter(&self.core);
         self.core.shutdown();
+        crate::trace::runtime_stopped();
     }
 }
 

@@ -100,7 +100,7 @@ pub(crate) fn choose(wanted: Backend) -> io::Result<BackendInfo> {
         Backend::Auto => from_env()?,
         w => w,
     };
-    Ok(match wanted {
+    let info = match wanted {
         Backend::IoUring => BackendInfo {
             kind: BackendKind::IoUring,
             fallback: None,
@@ -123,7 +123,9 @@ pub(crate) fn choose(wanted: Backend) -> io::Result<BackendInfo> {
                 forced: false,
             },
         },
-    })
+    };
+    crate::trace::backend_chosen(&info);
+    Ok(info)
 }
 
 fn from_env() -> io::Result<Backend> {

@@ -507,6 +507,7 @@ impl Driver {
         drop(sq);
         if overflow {
             self.counters.overflows += 1;
+            crate::trace::cq_overflow();
         }
         let mut flags = self.enter_flags | extra;
         if wait || self.flags.defer_taskrun || overflow || taskrun {

@@ -281,7 +281,10 @@ impl<F: Future + 'static> Runnable for Task<F> {
                 }
             }
             Ok(Poll::Ready(out)) => self.finish(Ok(out), Some(core)),
-            Err(panic) => self.finish(Err(JoinError::panic(panic)), Some(core)),
+            Err(panic) => {
+                crate::trace::task_panicked(&*panic);
+                self.finish(Err(JoinError::panic(panic)), Some(core))
+            }
         }
     }
 

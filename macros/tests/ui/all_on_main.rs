@@ -1,0 +1,2 @@
+#[coring::main(backend = "all")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[coring::test(backend = "kqueue")]
+async fn on_kqueue() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[coring::test]
+#[test]
+async fn twice_a_test() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[coring::test]
+fn sync_test() {}
+
+fn main() {}
