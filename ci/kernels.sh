@@ -39,6 +39,10 @@
 #                           matches (default: all)
 #   CORING_KERNELS_ARGS     extra arguments for every test executable
 #                           (e.g. "--skip net_load")
+#   CORING_KERNELS_RETRY=1  run a test executable that failed (not one
+#                           that hung) once more; its line then says
+#                           "passed on a retry" and the first run's output
+#                           is printed (for CI on a shared, busy host)
 #   CORING_KERNELS_TESTS    a file of "<package dir> <test executable>"
 #                           lines to run instead of building them
 #   CARGO_TARGET_DIR        as for cargo
@@ -58,6 +62,7 @@ smp=${CORING_KERNELS_SMP:-2}
 mem=${CORING_KERNELS_MEM:-4G}
 filter=${CORING_KERNELS_FILTER:-}
 extra_args=${CORING_KERNELS_ARGS:-}
+retry=${CORING_KERNELS_RETRY:-0}
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'ci/kernels.sh: %s\n' "$*" >&2; exit 2; }
@@ -326,6 +331,8 @@ dump() {
 while read -r dir exe; do
   name=$(basename "$exe")
   out=/scratch/out.$name
+  attempt=1
+  while :; do
   start=$(date +%s%N)
   # --show-output: the notes of passing tests too (a bound widened under
   # emulation says so on stdout).
@@ -360,12 +367,20 @@ while read -r dir exe; do
 $(grep '^test result:' "$out" | sed 's/[;.]//g')
 EOT
   if [ "$rc" != 0 ]; then
-    echo "@@ --- output of $name (exit $rc)"
+    echo "@@ --- output of $name (exit $rc, run $attempt)"
     sed 's/^/@@ | /' "$out" | tail -n 200
     grep -E '^test .* \.\.\. (FAILED|ignored)' "$out" | sed 's/^/@@ | /'
   fi
+  # A failure (never a hang) is run again once when RETRY=1; the result
+  # line says so.
+  if [ "$rc" != 0 ] && [ "$rc" != hung ] && [ "$RETRY" = 1 ] && [ "$attempt" = 1 ]; then
+    attempt=2
+    continue
+  fi
+  break
+  done
   grep -E '^(SKIP|skip|emulated|measured)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
-  echo "@@ result $name passed=$passed failed=$failed ignored=$ignored ms=$ms rc=$rc"
+  echo "@@ result $name passed=$passed failed=$failed ignored=$ignored ms=$ms rc=$rc runs=$attempt"
 done </run/tests
 echo "@@ suite done"
 EOF
@@ -431,6 +446,7 @@ run_kernel() {
     echo "FD_SOFT=$(ulimit -Sn)"
     echo "FD_HARD=$(ulimit -Hn)"
     printf 'EXTRA_ARGS=%q\n' "$extra_args"
+    echo "RETRY=$retry"
   } >"$work/initramfs/env"
   initrd=$work/initramfs.cpio.gz
   (cd "$work/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
@@ -466,10 +482,14 @@ run_kernel() {
   grep -E '^@@ (---|\||thread|  |io_uring fd|note|insmod|no )' "$work/console.txt" | sed 's/^@@ //' || true
   local tp=0 tf=0 ti=0 bad=0 name passed failed ignored ms r
   printf '%-28s %7s %7s %8s %8s  %s\n' executable passed failed ignored seconds status
-  while read -r _ _ name passed failed ignored ms r; do
+  while read -r _ _ name passed failed ignored ms r runs; do
     passed=${passed#passed=} failed=${failed#failed=} ignored=${ignored#ignored=}
-    ms=${ms#ms=} r=${r#rc=}
+    ms=${ms#ms=} r=${r#rc=} runs=${runs#runs=}
     local status=ok
+    if [ "${runs:-1}" != 1 ] && [ "$r" = 0 ]; then
+      status="ok, PASSED ON A RETRY (the first run failed; its output is above)"
+      total_flaky=$((total_flaky + 1))
+    fi
     if [ "$r" = hung ]; then
       status="HUNG (killed after ${timeout_per_test}s)"
       bad=$((bad + 1))
@@ -500,11 +520,14 @@ roots=()
 for k in "${kernels[@]}"; do
   roots+=("$(kernel_root "$k")")
 done
-total_passed=0 total_failed=0 total_ignored=0
+total_passed=0 total_failed=0 total_ignored=0 total_flaky=0
 status=0
 for r in "${roots[@]}"; do
   run_kernel "$r" || status=1
 done
 echo
+if [ "$total_flaky" != 0 ]; then
+  echo "kernels: $total_flaky test executable(s) passed only on a retry (CORING_KERNELS_RETRY=1)"
+fi
 echo "kernels: $total_passed passed, $total_failed failed, $total_ignored ignored"
 exit "$status"
