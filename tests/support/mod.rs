@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (`mod support;`): a buffer that
 //! counts its drops, pipes, fd counting, a watchdog, a seeded PRNG, temp
-//! files, and small async helpers to let a runtime turn.
+//! files, small async helpers to let a runtime turn, and (in [`tpc`]) the
+//! thread-per-core tests' thread and CPU helpers.
 // Each test binary compiles this module and uses its own subset of it.
 #![allow(dead_code)]
 
@@ -38,6 +39,15 @@ impl BufCounter {
         self.created.fetch_add(1, SeqCst);
         CountedBuf {
             vec: Vec::with_capacity(capacity),
+            counter: self.clone(),
+        }
+    }
+
+    /// `vec`, counted.
+    pub fn buf_from(self: &Arc<Self>, vec: Vec<u8>) -> CountedBuf {
+        self.created.fetch_add(1, SeqCst);
+        CountedBuf {
+            vec,
             counter: self.clone(),
         }
     }
@@ -359,6 +369,11 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
     let (s, _) = l.accept().await.expect("accept");
     (c, s)
 }
+
+// ---------------------------------------------------------------------------
+// Thread-per-core helpers (`tpc_*.rs`)
+
+pub mod tpc;
 
 // ---------------------------------------------------------------------------
 // Ring shapes (CORING_RING)
