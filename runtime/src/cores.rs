@@ -71,6 +71,7 @@ impl std::fmt::Debug for Spawner {
 /// # Panics
 ///
 /// Panics outside a coring runtime.
+#[track_caller]
 pub fn spawner() -> Spawner {
     context::with_core(|core| Spawner {
         shared: core.shared.clone(),
@@ -354,6 +355,7 @@ impl CoreContext {
     /// # Panics
     ///
     /// Panics when `index >= count()`.
+    #[track_caller]
     pub fn spawner(&self, index: usize) -> &Spawner {
         &self.spawners[index]
     }

@@ -80,6 +80,7 @@ pub use driver::park as __loom_park;
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn backend() -> BackendInfo {
     context::with_core(|core| core.backend().clone())
 }
@@ -94,6 +95,7 @@ pub use executor::state as __loom_task_state;
 /// # Panics
 ///
 /// Panics when called outside a coring runtime.
+#[track_caller]
 pub fn metrics() -> Metrics {
     context::with_core(|core| core.metrics())
 }

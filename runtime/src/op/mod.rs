@@ -244,6 +244,7 @@ impl<T: OpCode> Op<T> {
     ///
     /// Panics outside a coring runtime.
     #[inline]
+    #[track_caller]
     pub fn submit(mut op: T) -> Op<T> {
         let core = context::core_rc();
         let user_data = core.driver.borrow_mut().submit(&mut op);
