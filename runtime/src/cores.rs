@@ -18,7 +18,8 @@
 //! taking cross-core work, lets its root future finish for up to the grace
 //! period ([`Cores::grace`]), then drops its tasks, cancels and reaps its
 //! in-flight ops, and its thread ends. A panic on one core shuts the others
-//! down and reaches the caller of [`CoresHandle::join`].
+//! down at once, with no grace period (their root futures are dropped), and
+//! reaches the caller of [`CoresHandle::join`] without delay.
 //!
 //! # Examples
 //!
@@ -245,6 +246,9 @@ impl Wake for ThreadWaker {
 /// The shutdown request shared by the cores of one launch.
 pub(crate) struct ShutdownState {
     requested: AtomicBool,
+    /// A core panicked: the others drop their root futures at once
+    /// instead of waiting out the grace period.
+    aborted: AtomicBool,
     /// Cores whose root future finished.
     finished: AtomicUsize,
     total: usize,
@@ -256,6 +260,7 @@ impl ShutdownState {
     fn new(total: usize) -> Arc<Self> {
         Arc::new(ShutdownState {
             requested: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             finished: AtomicUsize::new(0),
             total,
             wakers: Mutex::new(Vec::new()),
@@ -295,6 +300,20 @@ impl ShutdownState {
 
     pub(crate) fn is_requested(&self) -> bool {
         self.requested.load(SeqCst)
+    }
+
+    /// A core panicked: asks every core to shut down with no grace period.
+    fn abort(&self) {
+        self.aborted.store(true, SeqCst);
+        if self.requested.load(SeqCst) {
+            // Already asked: wake the cores waiting out their grace.
+            self.wake_all();
+        }
+        self.request();
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(SeqCst)
     }
 
     fn poll_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -621,7 +640,19 @@ impl CoreStart {
                 .await;
                 let out = match first {
                     Some(v) => Some(v),
-                    None => timeout(grace, root).await.ok(),
+                    None => {
+                        // The grace period, cut short when a core panics.
+                        let mut graceful = pin!(timeout(grace, root));
+                        poll_fn(|cx| {
+                            if let Poll::Ready(r) = graceful.as_mut().poll(cx) {
+                                return Poll::Ready(r.ok());
+                            }
+                            shutdown
+                                .poll_until(cx, ShutdownState::is_aborted)
+                                .map(|()| None)
+                        })
+                        .await
+                    }
                 };
                 // Serve peers until every core is done, or shut down.
                 shutdown.core_finished();
@@ -634,7 +665,7 @@ impl CoreStart {
             Ok(Some(v)) => CoreExit::Done(v),
             Ok(None) => CoreExit::ShutDown,
             Err(panic) => {
-                self.shutdown.request();
+                self.shutdown.abort();
                 CoreExit::Panicked(JoinError::panic(panic))
             }
         };
