@@ -39,7 +39,7 @@ mod metrics;
 pub mod op;
 pub mod registered;
 mod runtime;
-mod signal;
+pub mod signal;
 pub mod time;
 
 pub use blocking::{spawn_blocking, BlockingHandle};
