@@ -89,9 +89,31 @@ impl Runtime {
 }
 
 impl Spawner {
-    /// Runs `future` as a task on the target runtime. The handle resolves
-    /// to its output, or to a [`JoinError`] when it panicked or the target
-    /// shut down first.
+    /// Sends `future`, already built here, to the target runtime and runs
+    /// it there as a task. The handle resolves to its output, or to a
+    /// [`JoinError`] when it panicked or the target shut down first.
+    ///
+    /// The future crosses threads, so it must be `Send`: it may hold only
+    /// `Send` values (an `Arc`, a `String`, a `Vec<u8>`), not a socket, a
+    /// file, an `Rc` or a [`JoinHandle`](crate::JoinHandle), which belong
+    /// to one core. When the work needs such things, build it on the
+    /// target instead, with [`spawn_with`](Spawner::spawn_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// coring_runtime::cores(2)
+    ///     .pin(false)
+    ///     .run(|core| async move {
+    ///         if core.index() == 0 {
+    ///             // A Send future: it owns a String, built here on core 0.
+    ///             let name = String::from("coring");
+    ///             let len = core.spawner(1).spawn(async move { name.len() });
+    ///             assert_eq!(len.await.unwrap(), 6);
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// ```
     pub fn spawn<F>(&self, future: F) -> RemoteHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -101,7 +123,33 @@ impl Spawner {
     }
 
     /// Runs `make` on the target runtime's thread and spawns the future it
-    /// returns there: the future need not be `Send`.
+    /// returns there: only the closure crosses threads, so the future need
+    /// not be `Send`. Use it for work that opens its own sockets or files,
+    /// or holds `Rc`s, on the target core; [`spawn`](Spawner::spawn) is
+    /// for a future already built. A panic in `make` or in the future comes
+    /// back as the handle's [`JoinError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// coring_runtime::cores(2)
+    ///     .pin(false)
+    ///     .run(|core| async move {
+    ///         if core.index() == 0 {
+    ///             let peer = core.spawner(1);
+    ///             // The closure is Send (it captures a u64); the future it
+    ///             // builds on core 1 holds an Rc, so it is not.
+    ///             let n = 21u64;
+    ///             let doubled = peer.spawn_with(move || async move {
+    ///                 let shared = std::rc::Rc::new(n);
+    ///                 coring_runtime::io::nop().await.unwrap();
+    ///                 *shared * 2
+    ///             });
+    ///             assert_eq!(doubled.await.unwrap(), 42);
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// ```
     pub fn spawn_with<C, Fut>(&self, make: C) -> RemoteHandle<Fut::Output>
     where
         C: FnOnce() -> Fut + Send + 'static,
