@@ -257,3 +257,24 @@ fn idle_sleep_costs_no_cpu() {
     );
     assert!(enters <= 5, "{enters} enters for one idle sleep");
 }
+
+/// What the README's Getting started says: tokio's timers need tokio's
+/// reactor, and inside coring there is none.
+#[test]
+fn tokio_timers_panic_inside_coring() {
+    coring::start(async {
+        let caught = std::panic::catch_unwind(|| {
+            drop(tokio::time::sleep(Duration::from_millis(1)));
+        });
+        let payload = caught.expect_err("tokio::time::sleep without tokio's reactor");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("no reactor running"), "{msg}");
+        // coring's own: fine.
+        coring::time::sleep(Duration::from_millis(1)).await;
+    })
+    .unwrap();
+}
