@@ -30,7 +30,7 @@ macro_rules! site {
         (
             line!(),
             panic_site(|| {
-                let _ = $call;
+                let _dropped = $call;
             }),
         )
     };
