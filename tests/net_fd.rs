@@ -29,13 +29,9 @@ async fn settle() {
     }
 }
 
-fn run<F: Future>(f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(20), f)
-            .await
-            .expect("test timed out")
-    })
+/// Runs `f` on a fresh runtime, failing the test after 20 s.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    support::run(20, f)
 }
 
 #[test]

@@ -1,21 +1,12 @@
 //! TCP through coring: behaviour, bad input and faults. Loopback only;
 //! every test is bounded by a timeout.
 
+mod support;
 use coring::net::{TcpListener, TcpStream};
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
-
-/// Runs `f` on a fresh runtime, failing the test after `secs`.
-fn run<F: Future>(secs: u64, f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(secs), f)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::run;
 
 async fn pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -227,6 +227,19 @@ impl TempFile {
     }
 }
 
+/// `path` created (or truncated) and opened read-write with coring.
+pub async fn create_rw(path: impl AsRef<Path>) -> coring::fs::File {
+    let path = path.as_ref();
+    coring::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .await
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -303,6 +316,16 @@ pub async fn turn_until(what: &str, mut cond: impl FnMut() -> bool) -> u32 {
         turns += 1;
     }
     turns
+}
+
+/// Runs `f` on a fresh runtime; fails the test after `secs` seconds.
+pub fn run<F: Future>(secs: u64, f: F) -> F::Output {
+    let rt = coring::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        coring::time::timeout(Duration::from_secs(secs), f)
+            .await
+            .expect("test timed out")
+    })
 }
 
 /// Ops in flight on the current runtime.
