@@ -9,11 +9,15 @@
 //!
 //! Options: `--cores N` (default: every CPU this process may use; more
 //! than that runs unpinned), `--work nop|read` (default nop), `--secs S`
-//! (default 2), `--depth D` ops in flight per core (default 32).
+//! (default 2), `--depth D` ops in flight per core (default 32). Ctrl-C
+//! stops the run early; the table is printed all the same.
 
 use coring::fd::SharedFd;
 use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
@@ -109,11 +113,24 @@ async fn worker(work: Work, stop: Rc<Cell<bool>>) -> std::io::Result<u64> {
     Ok(done)
 }
 
+/// Waits until `a` or `b` finishes, whichever is first.
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        b.as_mut().poll(cx)
+    })
+    .await
+}
+
 fn main() -> std::io::Result<()> {
     let args = parse_args();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = args.cores <= cpus;
     let (work, depth) = (args.work, args.depth);
+    let secs = Duration::from_secs_f64(args.secs);
     println!(
         "{} cores ({}), {:?} x {depth} in flight per core, {:.1} s",
         args.cores,
@@ -132,18 +149,18 @@ fn main() -> std::io::Result<()> {
             let tasks: Vec<_> = (0..depth)
                 .map(|_| coring::spawn(worker(work, stop.clone())))
                 .collect();
-            core.shutdown_requested().await;
+            // Until the time is up, or Ctrl-C (a shutdown request).
+            first_of(coring::time::sleep(secs), core.shutdown_requested()).await;
+            // Read while the workers are still at it.
+            let metrics = coring::metrics();
             stop.set(true);
             let mut ops = 0;
             for t in tasks {
                 ops += t.await.map_err(std::io::Error::from)??;
             }
-            Ok::<_, std::io::Error>((ops, start.elapsed()))
+            Ok::<_, std::io::Error>((ops, start.elapsed(), metrics))
         })?;
-    std::thread::sleep(Duration::from_secs_f64(args.secs));
-    // Read while the cores are still at work.
-    let metrics = handle.metrics();
-    handle.shutdown();
+    handle.shutdown_on_signals()?;
     let outs = handle.join()?;
 
     println!();
@@ -153,10 +170,13 @@ fn main() -> std::io::Result<()> {
     );
     let mut total_ops = 0;
     let mut total_rate = 0.0;
-    for (i, (out, m)) in outs.into_iter().zip(metrics).enumerate() {
-        let (ops, took) = match out {
-            Some(r) => r?,
-            None => (0, Duration::ZERO),
+    for (i, out) in outs.into_iter().enumerate() {
+        let (ops, took, m) = match out {
+            Some(r) => {
+                let (ops, took, m) = r?;
+                (ops, took, Some(m))
+            }
+            None => (0, Duration::ZERO, None),
         };
         let rate = ops as f64 / took.as_secs_f64().max(1e-9);
         total_ops += ops;
@@ -175,7 +195,7 @@ fn main() -> std::io::Result<()> {
                 m.ops_in_flight
             ),
             None => {
-                println!("{i:<5} {ops:>12} {rate:>10.0}   (no metrics: the core did not answer)")
+                println!("{i:<5} {ops:>12} {rate:>10.0}   (no metrics: the core was shut down)")
             }
         }
     }
@@ -185,6 +205,6 @@ fn main() -> std::io::Result<()> {
         total_rate / 1e6,
         total_rate / 1e6 / args.cores as f64
     );
-    println!("(metrics are a snapshot taken just before the shutdown)");
+    println!("(metrics are a snapshot each core took just before it stopped)");
     Ok(())
 }

@@ -8,10 +8,15 @@
 //! `ADDR` defaults to 127.0.0.1:7000. `--per-core` starts one thread per
 //! CPU with `coring::cores`, each pinned, with its own runtime and its own
 //! SO_REUSEPORT listener on `ADDR`; the kernel spreads connections among
-//! them. Ctrl-C stops all cores.
+//! them. Ctrl-C stops the server at once: each core races its accept loop
+//! against the shutdown request (`--per-core`), or the one core against
+//! `coring::signal::ctrl_c()`.
 
 use coring::net::{TcpListener, TcpStream};
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
 
 fn main() -> io::Result<()> {
     let mut addr = String::from("127.0.0.1:7000");
@@ -37,7 +42,12 @@ fn main() -> io::Result<()> {
         println!("echo: listening on {addr} (one core)");
         return coring::start(async move {
             eprintln!("coring backend: {}", coring::backend());
-            serve(addr, false, buf_size).await
+            let ctrl_c = async {
+                coring::signal::ctrl_c().await?;
+                println!("echo: Ctrl-C, stopping");
+                Ok(())
+            };
+            first_of(serve(addr, false, buf_size), ctrl_c).await
         })?;
     }
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -49,7 +59,13 @@ fn main() -> io::Result<()> {
             if core.index() == 0 {
                 eprintln!("coring backend: {}", coring::backend());
             }
-            serve(addr, true, buf_size).await
+            // Without the race, a shutdown would wait out the grace
+            // period (5 s) for a loop that never ends by itself.
+            let shutdown = async {
+                core.shutdown_requested().await;
+                Ok(())
+            };
+            first_of(serve(addr, true, buf_size), shutdown).await
         }
     })?;
     cores.shutdown_on_signals()?;
@@ -57,6 +73,20 @@ fn main() -> io::Result<()> {
         res?;
     }
     Ok(())
+}
+
+/// The output of whichever of `a` and `b` finishes first; the other is
+/// dropped (for `serve`: the listener closes, the connections' tasks go
+/// with the runtime).
+async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        b.as_mut().poll(cx)
+    })
+    .await
 }
 
 async fn serve(addr: String, reuse_port: bool, buf_size: usize) -> io::Result<()> {

@@ -5,8 +5,14 @@
 //! completion ring, and futures resolve from completion entries instead of
 //! polling for readiness.
 //!
-//! This facade re-exports the runtime core (`coring-runtime`), and the
-//! [`net`] and [`fs`] crates.
+//! This facade re-exports the runtime core (`coring-runtime`) at its
+//! root, and the `coring-net` and `coring-fs` crates as the [`net`] and
+//! [`fs`] modules.
+//!
+//! # Features
+//!
+//! - `compat`: tokio's and futures-io's `AsyncRead`/`AsyncWrite` for
+//!   coring's streams, in `net::compat` (hyper runs on them).
 //!
 //! ```
 //! coring::start(async {
@@ -19,10 +25,51 @@
 
 pub use coring_runtime::*;
 
-/// Files and directories over io_uring.
-pub use coring_fs as fs;
-/// Sockets over io_uring.
-pub use coring_net as net;
+// `net` and `fs` are modules of this crate holding the other crates'
+// items, not `pub use coring_net as net`: rustc names an item reached
+// through a re-exported crate by the crate's own name, and told users to
+// `use coring::coring_fs::IoBuf`, a path that does not exist.
+
+pub mod fs {
+    //! Files and directories over io_uring: everything of the `coring-fs`
+    //! crate.
+    //!
+    //! [`File`] reads and writes with owned buffers: `file.read_at(buf,
+    //! pos)` takes the buffer and gives it back with the result. Opens,
+    //! stats, fsyncs, renames and the other path calls are ops on the ring
+    //! too; directory listing and [`copy`] run on the blocking pool.
+    //! O_DIRECT files take an [`AlignedBuf`]. The crate's own page,
+    //! [`coring_fs`], lists each call and the op behind it.
+    //!
+    //! ```
+    //! coring::start(async {
+    //!     let path = std::env::temp_dir().join(format!("coring-facade-fs-{}", std::process::id()));
+    //!     coring::fs::write(&path, "hello").await?;
+    //!     let file = coring::fs::File::open(&path).await?;
+    //!     let (res, buf) = file.read_at(Vec::with_capacity(16), 0).await;
+    //!     assert_eq!(&buf[..res?], b"hello");
+    //!     coring::fs::remove_file(&path).await
+    //! })
+    //! .unwrap()
+    //! .unwrap();
+    //! ```
+    #[doc(inline)]
+    pub use coring_fs::*;
+}
+
+pub mod net {
+    //! Sockets over io_uring: everything of the `coring-net` crate.
+    //!
+    //! TCP ([`TcpListener`], [`TcpStream`]), UDP ([`UdpSocket`]) and Unix
+    //! sockets. Every read, write, accept and connect is an op on the
+    //! current core's ring, with owned buffers: `stream.read(buf)` takes
+    //! the buffer and gives it back with the result. With the `compat`
+    //! feature, `compat` adapts streams to tokio's and futures-io's
+    //! `AsyncRead`/`AsyncWrite`. The crate's own page,
+    //! [`coring_net`], says more.
+    #[doc(inline)]
+    pub use coring_net::*;
+}
 
 /// Runs `async fn main` on a coring runtime: `#[coring::main]`, or
 /// `#[coring::main(cores = 4, backend = "epoll", entries = 512)]`.

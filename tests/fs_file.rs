@@ -4,6 +4,7 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod support;
 use coring::buf::{AlignedBuf, IoBuf};
 use coring::fs::{self, File, FileType, OpenOptions};
 use std::io::ErrorKind;
@@ -40,14 +41,7 @@ fn write_then_read_whole_file() {
 fn positioned_io_short_reads_and_eof() {
     let p = tmp("pos");
     run(async {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .await
-            .unwrap();
+        let f = support::create_rw(&p).await;
         let (r, _) = f.write_all_at(b"0123456789".to_vec(), 0).await;
         r.unwrap();
         let (r, b) = f.read_at(Vec::with_capacity(4), 3).await;

@@ -5,6 +5,7 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod support;
 use coring::buf::AlignedBuf;
 use coring::fs::{self, File, OpenOptions, ReadMany, SeqReader, SeqWriter};
 use futures_core::Stream;
@@ -72,14 +73,7 @@ fn concurrent_random_writes_sync_and_compare_with_std() {
         model[*off as usize..*off as usize + d.len()].copy_from_slice(d);
     }
     coring::start(async {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .await
-            .unwrap();
+        let f = support::create_rw(&p).await;
         f.set_len((BLOCKS * BLOCK) as u64).await.unwrap();
         let tasks: Vec<_> = writes
             .into_iter()

@@ -4,63 +4,13 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-use coring::buf::{IoBuf, IoBufMut};
+mod support;
+
 use coring::fs::File;
-use std::cell::Cell;
 use std::future::Future;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// A Vec that records its drop.
-struct Tracked {
-    v: Vec<u8>,
-    dropped: Rc<Cell<usize>>,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.dropped.set(self.dropped.get() + 1);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap block does not move with it.
-unsafe impl IoBuf for Tracked {
-    fn stable_ptr(&self) -> *const u8 {
-        self.v.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.v.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.v.bytes_total()
-    }
-}
-
-// SAFETY: delegates to the Vec.
-unsafe impl IoBufMut for Tracked {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.v.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: the caller's promise, passed on.
-        unsafe { self.v.set_init(n) }
-    }
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array it is given.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    assert_eq!(r, 0, "pipe2");
-    // SAFETY: both fds are new and owned by nothing else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
+use support::{open_fd_count as open_fds, pipe, BufCounter};
 
 #[test]
 fn dropped_file_with_reads_in_flight_leaks_nothing() {
@@ -72,14 +22,11 @@ fn dropped_file_with_reads_in_flight_leaks_nothing() {
         //    outlive the dropped futures and File until the cancel's CQE.
         let (rx, tx) = pipe();
         let file = File::from_std(std::fs::File::from(rx));
-        let dropped = Rc::new(Cell::new(0));
+        let counter = BufCounter::new();
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let f = file.clone();
-            let buf = Tracked {
-                v: Vec::with_capacity(4096),
-                dropped: dropped.clone(),
-            };
+            let buf = counter.buf(4096);
             tasks.push(coring::spawn(async move { f.read_at(buf, 0).await.0 }));
         }
         drop(file);
@@ -91,10 +38,10 @@ fn dropped_file_with_reads_in_flight_leaks_nothing() {
         coring::yield_now().await;
         // The futures are gone, the kernel may still write: a buffer is
         // freed only once its op has left the table (its final CQE came).
-        let freed_at_drop = dropped.get();
+        let freed_at_drop = counter.dropped();
         assert_eq!(freed_at_drop as u64 + coring::metrics().ops_in_flight, 16);
         coring::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(dropped.get(), 16, "every buffer freed after its CQE");
+        assert_eq!(counter.dropped(), 16, "every buffer freed after its CQE");
         assert_eq!(coring::metrics().ops_in_flight, 0);
         drop(tx);
         assert_eq!(open_fds(), base, "the pipe's fds are closed");
@@ -104,13 +51,10 @@ fn dropped_file_with_reads_in_flight_leaks_nothing() {
         //    at once, before the runtime ran a turn.
         let file = File::open(&path).await.unwrap();
         assert_eq!(open_fds(), base + 1);
-        let dropped = Rc::new(Cell::new(0));
+        let counter = BufCounter::new();
         let mut tasks = Vec::new();
         for i in 0..64u64 {
-            let buf = Tracked {
-                v: Vec::with_capacity(4096),
-                dropped: dropped.clone(),
-            };
+            let buf = counter.buf(4096);
             let f = file.clone();
             tasks.push(coring::spawn(
                 async move { f.read_at(buf, i * 4096).await.0 },
@@ -121,9 +65,12 @@ fn dropped_file_with_reads_in_flight_leaks_nothing() {
             t.abort();
         }
         drop(file);
-        assert_eq!(dropped.get() as u64 + coring::metrics().ops_in_flight, 64);
+        assert_eq!(
+            counter.dropped() as u64 + coring::metrics().ops_in_flight,
+            64
+        );
         coring::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(dropped.get(), 64);
+        assert_eq!(counter.dropped(), 64);
         assert_eq!(coring::metrics().ops_in_flight, 0);
         assert_eq!(
             open_fds(),

@@ -3,22 +3,16 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod support;
 use coring::buf::FixedBufPool;
-use coring::fs::{FileTable, OpenOptions};
+use coring::fs::FileTable;
 use std::io::ErrorKind;
 
 #[test]
 fn fixed_buffers_and_registered_file_round_trip() {
     let p = std::env::temp_dir().join(format!("coring-fsreg-{}", std::process::id()));
     coring::start(async {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .await
-            .unwrap();
+        let f = support::create_rw(&p).await;
         let pool = FixedBufPool::register(4, 8192).unwrap();
         // One buffer table per ring.
         let e = FixedBufPool::register(1, 4096).unwrap_err();

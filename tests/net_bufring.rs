@@ -5,20 +5,10 @@
 mod support;
 use coring::buf::BufRing;
 use coring::net::{TcpListener, TcpStream};
-use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
-use support::tcp_pair;
-
-fn run<F: Future>(secs: u64, f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(secs), f)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, tcp_pair};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 253) as u8).collect()

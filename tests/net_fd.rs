@@ -1,63 +1,16 @@
 //! No leaked fd, no leaked buffer: streams dropped with ops in flight,
 //! cancelled accepts, a dropped multishot accept. Its own test binary,
-//! and each test holds FD_LOCK, because they count the process's fds.
+//! and each test holds the fd lock exclusively (`support::fd_exclusive`),
+//! because they count the process's fds.
 
 mod support;
-use coring::buf::{IoBuf, IoBufMut};
 use coring::net::TcpListener;
-use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::Read;
 use std::pin::pin;
-use std::rc::Rc;
-use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
-use support::tcp_pair;
-
-static FD_LOCK: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-/// A Vec that counts its drops.
-struct Counted {
-    v: Vec<u8>,
-    drops: Rc<Cell<u32>>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.drops.set(self.drops.get() + 1);
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap block does not move.
-unsafe impl IoBuf for Counted {
-    fn stable_ptr(&self) -> *const u8 {
-        self.v.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.v.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.v.capacity()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for Counted {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.v.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: forwarded from our caller.
-        unsafe { self.v.set_init(n) }
-    }
-}
+use support::{fd_exclusive, open_fd_count as open_fds, tcp_pair, BufCounter};
 
 /// Polls `f` once (so its SQE is pushed), then drops it.
 async fn poll_once_then_drop<F: Future>(f: F) {
@@ -76,27 +29,20 @@ async fn settle() {
     }
 }
 
-fn run<F: Future>(f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(20), f)
-            .await
-            .expect("test timed out")
-    })
+/// Runs `f` on a fresh runtime, failing the test after 20 s.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    support::run(20, f)
 }
 
 #[test]
 fn dropped_stream_with_ops_in_flight_leaks_nothing() {
-    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let drops = Rc::new(Cell::new(0));
+    let _g = fd_exclusive();
+    let counter = BufCounter::new();
     let before = open_fds();
     run(async {
         for _ in 0..20 {
             let (c, s) = tcp_pair().await;
-            let buf = Counted {
-                v: Vec::with_capacity(4096),
-                drops: drops.clone(),
-            };
+            let buf = counter.buf(4096);
             // A read that cannot complete (no data comes), dropped while
             // in flight, together with its stream.
             poll_once_then_drop(s.read(buf)).await;
@@ -109,40 +55,37 @@ fn dropped_stream_with_ops_in_flight_leaks_nothing() {
         }
         settle().await;
     });
-    assert_eq!(drops.get(), 20, "every buffer freed after its CQE");
+    assert_eq!(counter.dropped(), 20, "every buffer freed after its CQE");
     assert_eq!(open_fds(), before, "every socket closed");
 }
 
 #[test]
 fn dropped_write_all_mid_send_leaks_nothing() {
-    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let drops = Rc::new(Cell::new(0));
+    let _g = fd_exclusive();
+    let counter = BufCounter::new();
     let before = open_fds();
     run(async {
         for i in 0..10 {
             let (c, s) = tcp_pair().await;
             // The previous rounds' buffers went while this one connected.
-            assert_eq!(drops.get(), i, "an earlier buffer is still held");
+            assert_eq!(counter.dropped(), i, "an earlier buffer is still held");
             // More than the socket buffers hold while nobody reads: the
             // send stays in flight.
-            let buf = Counted {
-                v: vec![7u8; 64 << 20],
-                drops: drops.clone(),
-            };
+            let buf = counter.buf_from(vec![7u8; 64 << 20]);
             poll_once_then_drop(c.write_all(buf)).await;
-            assert_eq!(drops.get(), i, "freed while the send was in flight");
+            assert_eq!(counter.dropped(), i, "freed while the send was in flight");
             drop(c);
             drop(s);
         }
         settle().await;
     });
-    assert_eq!(drops.get(), 10, "every buffer freed after its CQE");
+    assert_eq!(counter.dropped(), 10, "every buffer freed after its CQE");
     assert_eq!(open_fds(), before, "every socket closed");
 }
 
 #[test]
 fn cancelled_accept_closes_the_accepted_socket() {
-    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = fd_exclusive();
     let before = open_fds();
     run(async {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -166,7 +109,7 @@ fn cancelled_accept_closes_the_accepted_socket() {
 
 #[test]
 fn dropped_incoming_closes_what_it_accepted() {
-    let _g = FD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = fd_exclusive();
     let before = open_fds();
     run(async {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");

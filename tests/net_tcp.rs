@@ -1,21 +1,12 @@
 //! TCP through coring: behaviour, bad input and faults. Loopback only;
 //! every test is bounded by a timeout.
 
+mod support;
 use coring::net::{TcpListener, TcpStream};
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
-
-/// Runs `f` on a fresh runtime, failing the test after `secs`.
-fn run<F: Future>(secs: u64, f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(secs), f)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::run;
 
 async fn pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -406,4 +397,49 @@ fn checksum(data: &[u8]) -> (u64, u64, u64) {
     let mut c = Checksum::default();
     c.add(data);
     c.finish()
+}
+
+/// More than a socket op can move at once (the kernel's MAX_RW_COUNT,
+/// 2 GiB less a page): the length is clamped as std's is, and the op is a
+/// short read or write, not EINVAL. The buffers are never touched: a
+/// `Vec::with_capacity` reserves address space only, and `vec![0; n]`
+/// maps the zero page until written.
+#[test]
+fn reads_and_writes_of_2_gib_or_more_are_short_not_einval() {
+    const HUGE: usize = (2 << 30) + (1 << 20);
+    run(20, async {
+        let (c, s) = pair().await;
+        let (res, _) = c.write_all(b"hello".to_vec()).await;
+        res.expect("write");
+        let (res, buf) = s.read(Vec::with_capacity(HUGE)).await;
+        assert_eq!(res.expect("a read into a 2 GiB+ buffer"), 5);
+        assert_eq!(buf, b"hello");
+        assert!(buf.capacity() >= HUGE);
+        drop(buf);
+
+        let (res, buf) = c.write(vec![0u8; HUGE]).await;
+        let n = res.expect("a write from a 2 GiB+ buffer");
+        assert!(n > 0 && n < HUGE, "a short write: {n}");
+        drop(buf);
+
+        // And a zero-copy send, on a fresh pair whose peer reads (the
+        // kernel lets go of the pages, and says so, once they are read).
+        let (c, s) = pair().await;
+        let reader = coring::spawn(async move {
+            let mut total = 0;
+            loop {
+                let (res, _) = s.read(Vec::with_capacity(1 << 20)).await;
+                match res.expect("read") {
+                    0 => return total,
+                    n => total += n,
+                }
+            }
+        });
+        let (res, buf) = c.write_zc(vec![0u8; HUGE]).await;
+        let n = res.expect("a zero-copy write from a 2 GiB+ buffer");
+        assert!(n > 0 && n < HUGE, "a short zero-copy write: {n}");
+        drop(buf);
+        drop(c);
+        assert_eq!(reader.await.expect("reader"), n);
+    });
 }

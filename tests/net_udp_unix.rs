@@ -2,20 +2,15 @@
 //! scatter/gather messages, Unix streams and datagrams on paths and on
 //! abstract names.
 
+mod support;
 use coring::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
-use std::future::Future;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr as UnixAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-fn run<F: Future>(f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(10), f)
-            .await
-            .expect("test timed out")
-    })
+/// Runs `f` on a fresh runtime, failing the test after 10 s.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    support::run(10, f)
 }
 
 /// A fresh path under the temp dir (removed when dropped).

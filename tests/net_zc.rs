@@ -8,13 +8,9 @@ use std::net::Shutdown;
 use std::time::Duration;
 use support::tcp_pair;
 
+/// Runs `f` on a fresh runtime, failing the test after 30 s.
 fn run<F: std::future::Future>(f: F) -> F::Output {
-    let rt = coring::Runtime::new().expect("io_uring");
-    rt.block_on(async {
-        coring::time::timeout(Duration::from_secs(30), f)
-            .await
-            .expect("test timed out")
-    })
+    support::run(30, f)
 }
 
 #[test]

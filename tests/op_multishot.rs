@@ -2,6 +2,8 @@
 //! pipe yields one item per readiness event, ends with the CQE without
 //! F_MORE, and a dropped stream leaves nothing in flight.
 
+mod support;
+
 use coring::io_uring::{opcode, squeue, types};
 use coring::op::{Completion, MultiOp, MultishotOpCode};
 use futures_core::Stream;
@@ -39,18 +41,10 @@ fn next<S: Stream + Unpin>(s: &mut S) -> impl std::future::Future<Output = Optio
     poll_fn(move |cx| Pin::new(&mut *s).poll_next(cx))
 }
 
+/// A pipe as two `File`s, for std reads and writes beside the ring's.
 fn pipe() -> (std::fs::File, std::fs::File) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    use std::os::fd::FromRawFd;
-    // SAFETY: both fds are fresh and owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    }
+    let (r, w) = support::pipe();
+    (r.into(), w.into())
 }
 
 #[test]

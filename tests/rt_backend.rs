@@ -111,14 +111,7 @@ fn epoll_serves_net_fs_timers_and_the_pool() {
 
         // Files: page cache through RWF_NOWAIT, the rest on the pool.
         let path = std::env::temp_dir().join(format!("coring-epoll-{}", std::process::id()));
-        let f = coring::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .await
-            .unwrap();
+        let f = support::create_rw(&path).await;
         let data: Vec<u8> = (0..1 << 20).map(|x: u32| (x * 7) as u8).collect();
         let (res, _) = f.write_all_at(data.clone(), 0).await;
         res.unwrap();

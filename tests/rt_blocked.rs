@@ -17,6 +17,7 @@
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 
+mod support;
 use std::io::{self, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -205,14 +206,7 @@ fn serve_smoke(rt: &coring::Runtime) {
         assert_eq!(&buf[..res.expect("client read")], b"through epoll");
         assert_eq!(server.await.expect("server task"), 13);
         let path = std::env::temp_dir().join(format!("coring-blocked-{}", std::process::id()));
-        let f = coring::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .await
-            .expect("create");
+        let f = support::create_rw(&path).await;
         let (res, _) = f.write_all_at(b"file bytes".to_vec(), 0).await;
         res.expect("file write");
         let (res, buf) = f.read_at(Vec::with_capacity(32), 0).await;

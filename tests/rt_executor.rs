@@ -43,8 +43,13 @@ const _: fn() = || {
     assert_send_sync::<std::task::Waker>();
     assert_send_sync::<coring::Metrics>();
     assert_send::<coring::Builder>();
-    assert_send::<coring::JoinError>();
+    // Send + Sync + 'static: `?` turns it into anyhow::Error or a
+    // Box<dyn Error + Send + Sync>.
+    assert_send_sync::<coring::JoinError>();
+    assert_static::<coring::JoinError>();
 };
+
+fn assert_static<T: 'static>() {}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -86,6 +91,7 @@ fn task_panic_is_caught_and_reported_through_the_join_handle() {
         assert!(!err.is_cancelled());
         assert_eq!(err.to_string(), "task panicked: boom: 42");
         assert!(format!("{err:?}").contains("boom: 42"));
+        assert_eq!(err.panic_message(), Some("boom: 42"));
         let payload = err.try_into_panic().unwrap();
         assert_eq!(payload.downcast_ref::<String>().unwrap(), "boom: 42");
 
@@ -106,6 +112,36 @@ fn task_panic_is_caught_and_reported_through_the_join_handle() {
         rt.block_on(async { coring::spawn(async { 5 }).await.unwrap() }),
         5
     );
+}
+
+/// What an anyhow function does with `?`: the JoinError goes into a
+/// `Box<dyn Error + Send + Sync>` and keeps its message and type.
+async fn joined_with_question_mark(
+    h: coring::JoinHandle<u32>,
+) -> Result<u32, Box<dyn std::error::Error + Send + Sync + 'static>> {
+    let v = h.await?;
+    Ok(v)
+}
+
+#[test]
+fn join_error_goes_through_question_mark_into_a_send_sync_error() {
+    coring::start(async {
+        let ok = joined_with_question_mark(coring::spawn(async { 5 })).await;
+        assert_eq!(ok.unwrap(), 5);
+        let err = joined_with_question_mark(coring::spawn(async { panic!("no luck") }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "task panicked: no luck");
+        let err = err.downcast::<coring::JoinError>().unwrap();
+        // The payload is still there for resume_unwind.
+        let payload = err.try_into_panic().unwrap();
+        assert_eq!(*payload.downcast_ref::<&str>().unwrap(), "no luck");
+        // And it crosses threads.
+        let err = coring::spawn(async { panic!("sent") }).await.unwrap_err();
+        let msg = std::thread::spawn(move || err.to_string()).join().unwrap();
+        assert_eq!(msg, "task panicked: sent");
+    })
+    .unwrap();
 }
 
 #[test]

@@ -313,3 +313,24 @@ fn send_sleep_is_send_sync_fires_on_time_and_can_be_reset_or_dropped_elsewhere()
 async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
 }
+
+/// What the README's Getting started says: tokio's timers need tokio's
+/// reactor, and inside coring there is none.
+#[test]
+fn tokio_timers_panic_inside_coring() {
+    coring::start(async {
+        let caught = std::panic::catch_unwind(|| {
+            drop(tokio::time::sleep(Duration::from_millis(1)));
+        });
+        let payload = caught.expect_err("tokio::time::sleep without tokio's reactor");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("no reactor running"), "{msg}");
+        // coring's own: fine.
+        coring::time::sleep(Duration::from_millis(1)).await;
+    })
+    .unwrap();
+}

@@ -5,14 +5,15 @@
 //! The tests count the process's `coring-blocking` threads, so they run
 //! one at a time (the `SERIAL` lock).
 
-mod tpc_common;
+mod support;
 
 use coring::Builder;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tpc_common::{eventually, threads_named, within};
+use support::tpc::{eventually, threads_named};
+use support::with_watchdog;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -45,7 +46,7 @@ impl Concurrency {
 #[test]
 fn storm_of_10k_calls_on_a_pool_of_4() {
     let _serial = serial();
-    within("storm", Duration::from_secs(60), || {
+    with_watchdog("storm", Duration::from_secs(60), || {
         const CALLS: u64 = 10_000;
         let rt = Builder::new()
             .max_blocking_threads(4)
@@ -103,7 +104,7 @@ fn storm_of_10k_calls_on_a_pool_of_4() {
 #[test]
 fn panics_are_reported_as_join_errors() {
     let _serial = serial();
-    within("panics", Duration::from_secs(20), || {
+    with_watchdog("panics", Duration::from_secs(20), || {
         let rt = Builder::new()
             .max_blocking_threads(2)
             .build()
@@ -144,7 +145,7 @@ fn panics_are_reported_as_join_errors() {
 #[test]
 fn idle_threads_exit_after_keep_alive() {
     let _serial = serial();
-    within("keep-alive", Duration::from_secs(20), || {
+    with_watchdog("keep-alive", Duration::from_secs(20), || {
         assert!(eventually(Duration::from_secs(2), || threads_named(POOL) == 0));
         const KEEP_ALIVE: Duration = Duration::from_millis(200);
         let rt = Builder::new()
@@ -205,7 +206,7 @@ fn vm_size_kib() -> u64 {
 #[test]
 fn threads_that_exit_idle_do_not_pile_up() {
     let _serial = serial();
-    within("pile-up", Duration::from_secs(30), || {
+    with_watchdog("pile-up", Duration::from_secs(30), || {
         const BURSTS: u64 = 40;
         let rt = Builder::new()
             .max_blocking_threads(1)
@@ -242,7 +243,7 @@ fn threads_that_exit_idle_do_not_pile_up() {
 #[test]
 fn runtime_drop_with_jobs_queued_does_not_hang() {
     let _serial = serial();
-    within("drop-queued", Duration::from_secs(20), || {
+    with_watchdog("drop-queued", Duration::from_secs(20), || {
         let rt = Builder::new()
             .max_blocking_threads(1)
             .build()
@@ -294,7 +295,7 @@ fn runtime_drop_with_jobs_queued_does_not_hang() {
 #[test]
 fn spawn_blocking_from_every_core() {
     let _serial = serial();
-    within("cores", Duration::from_secs(20), || {
+    with_watchdog("cores", Duration::from_secs(20), || {
         let outs = coring::cores(2)
             .pin(false)
             .builder(Builder::new().max_blocking_threads(2))
@@ -329,7 +330,7 @@ fn blocking_handle_is_send() {
 #[test]
 fn calls_sent_together_run_together_when_threads_are_free() {
     let _serial = serial();
-    within("idle-notify", Duration::from_secs(20), || {
+    with_watchdog("idle-notify", Duration::from_secs(20), || {
         let rt = Builder::new()
             .max_blocking_threads(4)
             .build()

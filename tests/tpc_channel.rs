@@ -2,13 +2,13 @@
 //! exactly-once delivery across cores, both waits (empty, full), closing
 //! from either side, and no leaked or doubly dropped messages.
 
-mod tpc_common;
+mod support;
 
 use coring::channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tpc_common::within;
+use support::with_watchdog;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -51,7 +51,7 @@ where
 
 #[test]
 fn a_million_messages_cross_in_order() {
-    within("a million messages", LIMIT, || {
+    with_watchdog("a million messages", LIMIT, || {
         const N: u64 = 1_000_000;
         // A small channel, so the sender waits for room often too.
         let (mut tx, mut rx) = bounded::<u64>(64);
@@ -79,7 +79,7 @@ fn a_million_messages_cross_in_order() {
 
 #[test]
 fn ping_pong_between_two_cores() {
-    within("ping-pong", LIMIT, || {
+    with_watchdog("ping-pong", LIMIT, || {
         const N: u32 = 100_000;
         let (mut ping_tx, mut ping_rx) = bounded::<u32>(1);
         let (mut pong_tx, mut pong_rx) = bounded::<u32>(1);
@@ -142,7 +142,7 @@ fn try_send_and_try_recv_report_full_empty_and_closed() {
 
 #[test]
 fn closing_either_side_wakes_the_other() {
-    within("close wakes", LIMIT, || {
+    with_watchdog("close wakes", LIMIT, || {
         // A receiver waiting on an empty channel gets None when the
         // sender goes, on another core.
         let (tx, mut rx) = bounded::<u8>(4);
@@ -220,7 +220,7 @@ fn unreceived_messages_are_dropped_once() {
 
 #[test]
 fn works_between_a_tokio_thread_and_a_coring_core() {
-    within("tokio to coring", LIMIT, || {
+    with_watchdog("tokio to coring", LIMIT, || {
         const N: u64 = 100_000;
         let (mut tx, mut rx) = bounded::<u64>(16);
         let sender = std::thread::spawn(move || {

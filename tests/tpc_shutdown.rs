@@ -5,14 +5,15 @@
 //! These tests count the process's fds and threads, so they run one at a
 //! time (the `SERIAL` lock) in a test binary of their own.
 
-mod tpc_common;
+mod support;
 
 use coring::cores;
 use coring::fd::SharedFd;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tpc_common::{allowed_cpus, eventually, fd_count, pipe, threads_named, within};
+use support::tpc::{allowed_cpus, eventually, threads_named};
+use support::{open_fd_count, pipe, with_watchdog};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -31,16 +32,22 @@ impl Baseline {
             eventually(Duration::from_secs(2), || threads_named("coring-") == 0),
             "no coring thread left from before"
         );
-        Baseline { fds: fd_count() }
+        Baseline {
+            fds: open_fd_count(),
+        }
     }
 
     /// Every fd and coring thread of the launch is gone.
     fn check(&self, what: &str) {
-        assert_eq!(fd_count(), self.fds, "{what}: fds back to where they were");
+        assert_eq!(
+            open_fd_count(),
+            self.fds,
+            "{what}: fds back to where they were"
+        );
         assert!(
             eventually(Duration::from_secs(2), || threads_named("coring-") == 0),
             "{what}: coring threads left: {:?}",
-            tpc_common::thread_names()
+            support::tpc::thread_names()
         );
     }
 }
@@ -128,7 +135,7 @@ fn shutdown_with_reads_pending_by(
             .expect("every core started its reads");
     }
     assert!(
-        fd_count() >= base.fds + 2 * PIPES_PER_CORE * n,
+        open_fd_count() >= base.fds + 2 * PIPES_PER_CORE * n,
         "the pipes are open"
     );
     assert_eq!(threads_named("coring-core-"), n);
@@ -176,7 +183,7 @@ fn shutdown_with_reads_pending_by(
 #[test]
 fn shutdown_with_reads_pending_on_two_pinned_cores() {
     let _serial = serial();
-    within("reads-2", Duration::from_secs(20), || {
+    with_watchdog("reads-2", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(2), 2, true)
     });
 }
@@ -184,7 +191,7 @@ fn shutdown_with_reads_pending_on_two_pinned_cores() {
 #[test]
 fn shutdown_with_reads_pending_on_four_cores() {
     let _serial = serial();
-    within("reads-4", Duration::from_secs(20), || {
+    with_watchdog("reads-4", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(4).pin(false), 4, true)
     });
 }
@@ -192,7 +199,7 @@ fn shutdown_with_reads_pending_on_four_cores() {
 #[test]
 fn shutdown_with_reads_pending_and_roots_that_never_finish() {
     let _serial = serial();
-    within("reads-forever", Duration::from_secs(20), || {
+    with_watchdog("reads-forever", Duration::from_secs(20), || {
         shutdown_with_reads_pending(cores(2).pin(false), 2, false)
     });
 }
@@ -200,7 +207,7 @@ fn shutdown_with_reads_pending_and_roots_that_never_finish() {
 #[test]
 fn dropping_the_handle_shuts_the_cores_down() {
     let _serial = serial();
-    within("drop-handle", Duration::from_secs(30), || {
+    with_watchdog("drop-handle", Duration::from_secs(30), || {
         shutdown_with_reads_pending_by(cores(2).pin(false), 2, false, true)
     });
 }
@@ -208,7 +215,7 @@ fn dropping_the_handle_shuts_the_cores_down() {
 #[test]
 fn the_grace_period_is_honoured() {
     let _serial = serial();
-    within("grace", Duration::from_secs(20), || {
+    with_watchdog("grace", Duration::from_secs(20), || {
         let base = Baseline::take();
         const GRACE: Duration = Duration::from_millis(500);
         let (ready_tx, ready_rx) = mpsc::channel::<()>();
@@ -253,7 +260,7 @@ fn the_grace_period_is_honoured() {
 #[test]
 fn a_panicking_core_leaves_nothing_behind() {
     let _serial = serial();
-    within("panic-leaks", Duration::from_secs(20), || {
+    with_watchdog("panic-leaks", Duration::from_secs(20), || {
         let base = Baseline::take();
         let readers = Arc::new(Readers::default());
         let r = readers.clone();
@@ -281,7 +288,7 @@ fn a_panicking_core_leaves_nothing_behind() {
 #[test]
 fn a_failed_start_stops_the_cores_already_started() {
     let _serial = serial();
-    within("failed-start", Duration::from_secs(20), || {
+    with_watchdog("failed-start", Duration::from_secs(20), || {
         let base = Baseline::take();
         let cpu = allowed_cpus()[0];
         let started = Arc::new(AtomicUsize::new(0));
@@ -312,7 +319,7 @@ fn a_failed_start_stops_the_cores_already_started() {
 #[test]
 fn blocking_threads_of_every_core_are_joined_at_shutdown() {
     let _serial = serial();
-    within("blocking-joined", Duration::from_secs(20), || {
+    with_watchdog("blocking-joined", Duration::from_secs(20), || {
         let base = Baseline::take();
         let handle = cores(2)
             .pin(false)
@@ -339,7 +346,7 @@ fn blocking_threads_of_every_core_are_joined_at_shutdown() {
             eventually(Duration::from_secs(5), || threads_named("coring-blocking")
                 >= 2),
             "{:?}",
-            tpc_common::thread_names()
+            support::tpc::thread_names()
         );
         handle.shutdown();
         assert_eq!(handle.join().expect("join"), vec![Some(6), Some(6)]);

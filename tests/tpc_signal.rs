@@ -2,13 +2,13 @@
 //! process stop the cores. Alone in its test binary, because the handlers
 //! are process-wide (without them, the signal would end the process).
 
-mod tpc_common;
+mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
-use tpc_common::within;
+use support::with_watchdog;
 
 /// Launches two cores that wait for a shutdown, installs the handlers,
 /// sends `sig` to this process, and checks both cores stopped.
@@ -47,7 +47,7 @@ fn cores_stop_on(sig: libc::c_int) {
 
 #[test]
 fn sigterm_then_sigint_shut_the_cores_down() {
-    within("signals", Duration::from_secs(20), || {
+    with_watchdog("signals", Duration::from_secs(20), || {
         cores_stop_on(libc::SIGTERM);
         // A second launch registers again; the handlers stay installed.
         cores_stop_on(libc::SIGINT);

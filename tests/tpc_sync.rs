@@ -4,14 +4,14 @@
 //! because their wakers are plain `Waker`s, which coring turns into local
 //! queue pushes or cross-core wakes (MSG_RING) as needed.
 
-mod tpc_common;
+mod support;
 
 use coring::{cores, yield_now};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::with_watchdog;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
-use tpc_common::within;
 
 /// Hands each core the value prepared for it before the launch.
 struct PerCore<T>(Vec<Mutex<Option<T>>>);
@@ -57,7 +57,7 @@ where
     F: std::future::Future,
     F::Output: Send + 'static,
 {
-    within(what, Duration::from_secs(20), move || {
+    with_watchdog(what, Duration::from_secs(20), move || {
         coring::start(make()).expect("runtime")
     })
 }
@@ -295,7 +295,7 @@ fn mpsc_bounded_across_cores_in_order() {
         let (tx, rx) = mpsc::channel::<u32>(8);
         PerCore::new(vec![(Some(tx), None), (None, Some(rx))])
     };
-    let outs = within("mpsc-cross", Duration::from_secs(30), move || {
+    let outs = with_watchdog("mpsc-cross", Duration::from_secs(30), move || {
         cores(2)
             .run(move |core| {
                 let (tx, rx) = chans.take(core.index());
@@ -323,7 +323,7 @@ fn mpsc_bounded_across_cores_in_order() {
 
 #[test]
 fn oneshot_across_cores_both_ways() {
-    let outs = within("oneshot-cross", Duration::from_secs(20), || {
+    let outs = with_watchdog("oneshot-cross", Duration::from_secs(20), || {
         cores(2)
             .run(|core| async move {
                 let peer = core.spawner(1 - core.index());
@@ -349,7 +349,7 @@ fn mutex_across_cores_is_exclusive() {
     let m = Arc::new(tokio::sync::Mutex::new(Vec::<(usize, u32)>::new()));
     let inside = Arc::new(AtomicBool::new(false));
     let m2 = m.clone();
-    within("mutex-cross", Duration::from_secs(30), move || {
+    with_watchdog("mutex-cross", Duration::from_secs(30), move || {
         cores(4)
             .pin(false)
             .run(move |core| {
@@ -384,7 +384,7 @@ fn notify_ping_pong_across_cores() {
     let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let count = Arc::new(AtomicUsize::new(0));
     let c2 = count.clone();
-    let outs = within("notify-cross", Duration::from_secs(30), move || {
+    let outs = with_watchdog("notify-cross", Duration::from_secs(30), move || {
         cores(2)
             .run(move |core| {
                 let (ping, pong, count) = (ping.clone(), pong.clone(), c2.clone());
@@ -414,7 +414,7 @@ fn semaphore_across_cores_bounds_holders() {
     let sem = Arc::new(Semaphore::new(2));
     let holders = Arc::new(Holders::default());
     let (s2, h2) = (sem.clone(), holders.clone());
-    let outs = within("semaphore-cross", Duration::from_secs(30), move || {
+    let outs = with_watchdog("semaphore-cross", Duration::from_secs(30), move || {
         cores(4)
             .pin(false)
             .run(move |_core| {
@@ -447,7 +447,7 @@ fn async_channel_mpmc_across_cores() {
     let (tx, rx) = async_channel::bounded::<u32>(16);
     let ends = PerCore::new((0..CORES).map(|_| (tx.clone(), rx.clone())).collect());
     drop((tx, rx));
-    let outs = within("async-channel-cross", Duration::from_secs(30), move || {
+    let outs = with_watchdog("async-channel-cross", Duration::from_secs(30), move || {
         cores(CORES)
             .pin(false)
             .run(move |core| {

@@ -29,6 +29,7 @@ where
     /// Submits the first op on the whole buffer, unless there is nothing
     /// to move (`len == 0`).
     #[inline]
+    #[track_caller]
     fn start(len: usize, buf: B, op: impl FnOnce(B) -> W) -> Self {
         if len == 0 {
             Stage::Empty(Some(buf))
@@ -77,6 +78,7 @@ impl<B: IoBufMut> Unpin for ReadExact<'_, B> {}
 
 /// Starts receiving into all of `buf` on `fd`.
 #[inline]
+#[track_caller]
 pub(crate) fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> ReadExact<'_, B> {
     let total = buf.bytes_total();
     ReadExact {
@@ -150,6 +152,7 @@ impl<B: IoBuf> Unpin for WriteAll<'_, B> {}
 
 /// Starts sending all of `buf`'s initialized bytes on `fd`.
 #[inline]
+#[track_caller]
 pub(crate) fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> WriteAll<'_, B> {
     let total = buf.bytes_init();
     WriteAll {

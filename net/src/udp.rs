@@ -81,12 +81,14 @@ impl UdpSocket {
 
     /// Sends `buf` to the connected peer (IORING_OP_SEND).
     #[inline]
+    #[track_caller]
     pub fn send<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
 
     /// Receives one datagram from the connected peer (IORING_OP_RECV).
     #[inline]
+    #[track_caller]
     pub fn recv<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
@@ -126,6 +128,7 @@ impl UdpSocket {
     /// Sends the buffers as one datagram (gathered), to `addr` or to the
     /// connected peer.
     #[inline]
+    #[track_caller]
     pub fn sendmsg<B: IoBuf>(&self, bufs: Vec<B>, addr: Option<SocketAddr>) -> Op<SendMsg<B>> {
         Op::submit(SendMsg::new(&self.fd, bufs, addr.map(SockAddr::from)))
     }
@@ -133,6 +136,7 @@ impl UdpSocket {
     /// Receives one datagram scattered over the buffers, with the sender's
     /// address (a [`SockAddr`]; [`SockAddr::as_socket`] gives the IP one).
     #[inline]
+    #[track_caller]
     pub fn recvmsg<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvMsg<B>> {
         Op::submit(RecvMsg::new(&self.fd, bufs))
     }

@@ -271,6 +271,7 @@ impl<T> std::fmt::Debug for BlockingHandle<T> {
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, T>(f: F) -> BlockingHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

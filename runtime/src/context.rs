@@ -62,6 +62,7 @@ pub(crate) fn try_with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 ///
 /// Panics with [`NO_RUNTIME`] outside a runtime.
 #[inline]
+#[track_caller]
 pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
     match try_with_core_rc(f) {
         Some(r) => r,
@@ -77,6 +78,7 @@ pub(crate) fn with_core_rc<R>(f: impl FnOnce(&Rc<Core>) -> R) -> R {
 ///
 /// Panics with [`NO_RUNTIME`] outside a runtime.
 #[inline]
+#[track_caller]
 pub(crate) fn core_rc() -> Rc<Core> {
     let p = CURRENT.with(Cell::get);
     if p.is_null() {
@@ -89,6 +91,7 @@ pub(crate) fn core_rc() -> Rc<Core> {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn no_runtime() -> ! {
     panic!("{}", NO_RUNTIME)
 }
@@ -99,6 +102,7 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 }
 
 #[inline]
+#[track_caller]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     with_core_rc(|rc| f(rc))
 }
@@ -154,6 +158,7 @@ pub(crate) fn try_msg_ring(target: &Shared, target_fd: i32) -> bool {
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,

@@ -18,7 +18,8 @@
 //! taking cross-core work, lets its root future finish for up to the grace
 //! period ([`Cores::grace`]), then drops its tasks, cancels and reaps its
 //! in-flight ops, and its thread ends. A panic on one core shuts the others
-//! down and reaches the caller of [`CoresHandle::join`].
+//! down at once, with no grace period (their root futures are dropped), and
+//! reaches the caller of [`CoresHandle::join`] without delay.
 //!
 //! # Examples
 //!
@@ -71,6 +72,7 @@ impl std::fmt::Debug for Spawner {
 /// # Panics
 ///
 /// Panics outside a coring runtime.
+#[track_caller]
 pub fn spawner() -> Spawner {
     context::with_core(|core| Spawner {
         shared: core.shared.clone(),
@@ -87,9 +89,31 @@ impl Runtime {
 }
 
 impl Spawner {
-    /// Runs `future` as a task on the target runtime. The handle resolves
-    /// to its output, or to a [`JoinError`] when it panicked or the target
-    /// shut down first.
+    /// Sends `future`, already built here, to the target runtime and runs
+    /// it there as a task. The handle resolves to its output, or to a
+    /// [`JoinError`] when it panicked or the target shut down first.
+    ///
+    /// The future crosses threads, so it must be `Send`: it may hold only
+    /// `Send` values (an `Arc`, a `String`, a `Vec<u8>`), not a socket, a
+    /// file, an `Rc` or a [`JoinHandle`](crate::JoinHandle), which belong
+    /// to one core. When the work needs such things, build it on the
+    /// target instead, with [`spawn_with`](Spawner::spawn_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// coring_runtime::cores(2)
+    ///     .pin(false)
+    ///     .run(|core| async move {
+    ///         if core.index() == 0 {
+    ///             // A Send future: it owns a String, built here on core 0.
+    ///             let name = String::from("coring");
+    ///             let len = core.spawner(1).spawn(async move { name.len() });
+    ///             assert_eq!(len.await.unwrap(), 6);
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// ```
     pub fn spawn<F>(&self, future: F) -> RemoteHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -99,7 +123,33 @@ impl Spawner {
     }
 
     /// Runs `make` on the target runtime's thread and spawns the future it
-    /// returns there: the future need not be `Send`.
+    /// returns there: only the closure crosses threads, so the future need
+    /// not be `Send`. Use it for work that opens its own sockets or files,
+    /// or holds `Rc`s, on the target core; [`spawn`](Spawner::spawn) is
+    /// for a future already built. A panic in `make` or in the future comes
+    /// back as the handle's [`JoinError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// coring_runtime::cores(2)
+    ///     .pin(false)
+    ///     .run(|core| async move {
+    ///         if core.index() == 0 {
+    ///             let peer = core.spawner(1);
+    ///             // The closure is Send (it captures a u64); the future it
+    ///             // builds on core 1 holds an Rc, so it is not.
+    ///             let n = 21u64;
+    ///             let doubled = peer.spawn_with(move || async move {
+    ///                 let shared = std::rc::Rc::new(n);
+    ///                 coring_runtime::io::nop().await.unwrap();
+    ///                 *shared * 2
+    ///             });
+    ///             assert_eq!(doubled.await.unwrap(), 42);
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// ```
     pub fn spawn_with<C, Fut>(&self, make: C) -> RemoteHandle<Fut::Output>
     where
         C: FnOnce() -> Fut + Send + 'static,
@@ -244,6 +294,9 @@ impl Wake for ThreadWaker {
 /// The shutdown request shared by the cores of one launch.
 pub(crate) struct ShutdownState {
     requested: AtomicBool,
+    /// A core panicked: the others drop their root futures at once
+    /// instead of waiting out the grace period.
+    aborted: AtomicBool,
     /// Cores whose root future finished.
     finished: AtomicUsize,
     total: usize,
@@ -255,6 +308,7 @@ impl ShutdownState {
     fn new(total: usize) -> Arc<Self> {
         Arc::new(ShutdownState {
             requested: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             finished: AtomicUsize::new(0),
             total,
             wakers: Mutex::new(Vec::new()),
@@ -294,6 +348,20 @@ impl ShutdownState {
 
     pub(crate) fn is_requested(&self) -> bool {
         self.requested.load(SeqCst)
+    }
+
+    /// A core panicked: asks every core to shut down with no grace period.
+    fn abort(&self) {
+        self.aborted.store(true, SeqCst);
+        if self.requested.load(SeqCst) {
+            // Already asked: wake the cores waiting out their grace.
+            self.wake_all();
+        }
+        self.request();
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(SeqCst)
     }
 
     fn poll_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -354,6 +422,7 @@ impl CoreContext {
     /// # Panics
     ///
     /// Panics when `index >= count()`.
+    #[track_caller]
     pub fn spawner(&self, index: usize) -> &Spawner {
         &self.spawners[index]
     }
@@ -619,7 +688,19 @@ impl CoreStart {
                 .await;
                 let out = match first {
                     Some(v) => Some(v),
-                    None => timeout(grace, root).await.ok(),
+                    None => {
+                        // The grace period, cut short when a core panics.
+                        let mut graceful = pin!(timeout(grace, root));
+                        poll_fn(|cx| {
+                            if let Poll::Ready(r) = graceful.as_mut().poll(cx) {
+                                return Poll::Ready(r.ok());
+                            }
+                            shutdown
+                                .poll_until(cx, ShutdownState::is_aborted)
+                                .map(|()| None)
+                        })
+                        .await
+                    }
                 };
                 // Serve peers until every core is done, or shut down.
                 shutdown.core_finished();
@@ -632,7 +713,7 @@ impl CoreStart {
             Ok(Some(v)) => CoreExit::Done(v),
             Ok(None) => CoreExit::ShutDown,
             Err(panic) => {
-                self.shutdown.request();
+                self.shutdown.abort();
                 CoreExit::Panicked(JoinError::panic(panic))
             }
         };

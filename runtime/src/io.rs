@@ -33,6 +33,7 @@ pub const CURRENT_POSITION: u64 = u64::MAX;
 
 /// A round trip through the ring (IORING_OP_NOP).
 #[inline]
+#[track_caller]
 pub fn nop() -> Op<Nop> {
     Op::submit(Nop)
 }
@@ -43,12 +44,14 @@ pub fn nop() -> Op<Nop> {
 /// kernel (which might otherwise wait: Linux 6.1 waits for data on an
 /// empty blocking pipe).
 #[inline]
+#[track_caller]
 pub fn read_at<B: IoBufMut>(fd: &SharedFd, buf: B, offset: u64) -> Op<Read<B>> {
     Op::submit(Read::new(fd, buf, offset))
 }
 
 /// Reads into `buf` at the current position.
 #[inline]
+#[track_caller]
 pub fn read<B: IoBufMut>(fd: &SharedFd, buf: B) -> Op<Read<B>> {
     read_at(fd, buf, CURRENT_POSITION)
 }
@@ -57,36 +60,42 @@ pub fn read<B: IoBufMut>(fd: &SharedFd, buf: B) -> Op<Read<B>> {
 /// buffer with no bytes completes with 0 at once, without the kernel (so
 /// a zero-length write sends no empty datagram: use `send` for that).
 #[inline]
+#[track_caller]
 pub fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> Op<Write<B>> {
     Op::submit(Write::new(fd, buf, offset))
 }
 
 /// Writes at the current position.
 #[inline]
+#[track_caller]
 pub fn write<B: IoBuf>(fd: &SharedFd, buf: B) -> Op<Write<B>> {
     write_at(fd, buf, CURRENT_POSITION)
 }
 
 /// Vectored read at `offset` (IORING_OP_READV).
 #[inline]
+#[track_caller]
 pub fn readv_at<B: IoBufMut>(fd: &SharedFd, bufs: Vec<B>, offset: u64) -> Op<Readv<B>> {
     Op::submit(Readv::new(fd, bufs, offset))
 }
 
 /// Vectored write at `offset` (IORING_OP_WRITEV).
 #[inline]
+#[track_caller]
 pub fn writev_at<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>, offset: u64) -> Op<Writev<B>> {
     Op::submit(Writev::new(fd, bufs, offset))
 }
 
 /// A kernel timer (IORING_OP_TIMEOUT): `Ok(())` when it fires.
 #[inline]
+#[track_caller]
 pub fn timeout(dur: Duration) -> Op<Timeout> {
     Op::submit(Timeout::new(dur))
 }
 
 /// Cancels the op with `user_data` (IORING_OP_ASYNC_CANCEL).
 #[inline]
+#[track_caller]
 pub fn cancel(user_data: u64) -> Op<AsyncCancel> {
     Op::submit(AsyncCancel::new(user_data))
 }

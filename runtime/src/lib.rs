@@ -39,7 +39,7 @@ mod metrics;
 pub mod op;
 pub mod registered;
 mod runtime;
-mod signal;
+pub mod signal;
 pub mod task;
 pub mod time;
 mod trace;
@@ -82,6 +82,7 @@ pub use driver::park as __loom_park;
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn backend() -> BackendInfo {
     context::with_core(|core| core.backend().clone())
 }
@@ -96,6 +97,7 @@ pub use executor::state as __loom_task_state;
 /// # Panics
 ///
 /// Panics when called outside a coring runtime.
+#[track_caller]
 pub fn metrics() -> Metrics {
     context::with_core(|core| core.metrics())
 }

@@ -60,6 +60,7 @@ impl FileTable {
     /// # Panics
     ///
     /// Panics outside a coring runtime.
+    #[track_caller]
     pub fn register(slots: u32) -> io::Result<Self> {
         if slots == 0 {
             return Err(io::Error::new(

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (`mod support;`): a buffer that
 //! counts its drops, pipes, fd counting, a watchdog, a seeded PRNG, temp
-//! files, and small async helpers to let a runtime turn.
+//! files, small async helpers to let a runtime turn, and (in [`tpc`]) the
+//! thread-per-core tests' thread and CPU helpers.
 // Each test binary compiles this module and uses its own subset of it.
 #![allow(dead_code)]
 
@@ -38,6 +39,15 @@ impl BufCounter {
         self.created.fetch_add(1, SeqCst);
         CountedBuf {
             vec: Vec::with_capacity(capacity),
+            counter: self.clone(),
+        }
+    }
+
+    /// `vec`, counted.
+    pub fn buf_from(self: &Arc<Self>, vec: Vec<u8>) -> CountedBuf {
+        self.created.fetch_add(1, SeqCst);
+        CountedBuf {
+            vec,
             counter: self.clone(),
         }
     }
@@ -217,6 +227,19 @@ impl TempFile {
     }
 }
 
+/// `path` created (or truncated) and opened read-write with coring.
+pub async fn create_rw(path: impl AsRef<Path>) -> coring::fs::File {
+    let path = path.as_ref();
+    coring::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .await
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -295,6 +318,16 @@ pub async fn turn_until(what: &str, mut cond: impl FnMut() -> bool) -> u32 {
     turns
 }
 
+/// Runs `f` on a fresh runtime; fails the test after `secs` seconds.
+pub fn run<F: Future>(secs: u64, f: F) -> F::Output {
+    let rt = coring::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        coring::time::timeout(Duration::from_secs(secs), f)
+            .await
+            .expect("test timed out")
+    })
+}
+
 /// Ops in flight on the current runtime.
 pub fn ops_in_flight() -> u64 {
     coring::metrics().ops_in_flight
@@ -359,6 +392,11 @@ pub async fn tcp_pair() -> (coring::net::TcpStream, coring::net::TcpStream) {
     let (s, _) = l.accept().await.expect("accept");
     (c, s)
 }
+
+// ---------------------------------------------------------------------------
+// Thread-per-core helpers (`tpc_*.rs`)
+
+pub mod tpc;
 
 // ---------------------------------------------------------------------------
 // Ring shapes (CORING_RING)

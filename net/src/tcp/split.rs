@@ -44,12 +44,14 @@ pub(super) fn split(fd: SharedFd) -> (OwnedReadHalf, OwnedWriteHalf) {
 impl OwnedReadHalf {
     /// Receives into `buf`; see [`TcpStream::read`].
     #[inline]
+    #[track_caller]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
 
     /// Receives until `buf` is full; see [`TcpStream::read_exact`].
     #[inline]
+    #[track_caller]
     pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
         stream_io::read_exact(&self.fd, buf)
     }
@@ -82,12 +84,14 @@ impl OwnedReadHalf {
 impl OwnedWriteHalf {
     /// Sends `buf`; see [`TcpStream::write`].
     #[inline]
+    #[track_caller]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
 
     /// Sends all of `buf`; see [`TcpStream::write_all`].
     #[inline]
+    #[track_caller]
     pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         stream_io::write_all(&self.fd, buf)
     }

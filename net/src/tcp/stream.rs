@@ -85,6 +85,7 @@ impl TcpStream {
     /// bytes. Output: `(io::Result<usize>, buf)`; `Ok(0)` means the peer
     /// closed its side (or `buf` has no room).
     #[inline]
+    #[track_caller]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
@@ -92,6 +93,7 @@ impl TcpStream {
     /// Sends `buf`'s initialized bytes (IORING_OP_SEND); the count sent
     /// may be short. Output: `(io::Result<usize>, buf)`.
     #[inline]
+    #[track_caller]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
@@ -115,6 +117,7 @@ impl TcpStream {
     /// `UnexpectedEof` if the peer closes first (the buffer's length shows
     /// what did arrive), or the kernel's error.
     #[inline]
+    #[track_caller]
     pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
         stream_io::read_exact(&self.fd, buf)
     }
@@ -128,12 +131,14 @@ impl TcpStream {
     /// The kernel's error (`BrokenPipe`, `ConnectionReset`), or
     /// `WriteZero`.
     #[inline]
+    #[track_caller]
     pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         stream_io::write_all(&self.fd, buf)
     }
 
     /// Vectored receive (IORING_OP_READV): fills the buffers in order.
     #[inline]
+    #[track_caller]
     pub fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<Readv<B>> {
         Op::submit(Readv::new(&self.fd, bufs, NO_OFFSET))
     }
@@ -141,6 +146,7 @@ impl TcpStream {
     /// Vectored send (IORING_OP_WRITEV) of each buffer's initialized
     /// bytes, in order; the count may be short.
     #[inline]
+    #[track_caller]
     pub fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> Op<Writev<B>> {
         Op::submit(Writev::new(&self.fd, bufs, NO_OFFSET))
     }

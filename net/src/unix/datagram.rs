@@ -105,12 +105,14 @@ impl UnixDatagram {
 
     /// Sends one datagram to the connected peer.
     #[inline]
+    #[track_caller]
     pub fn send<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
 
     /// Receives one datagram (cut to the buffer's room).
     #[inline]
+    #[track_caller]
     pub fn recv<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }

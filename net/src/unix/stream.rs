@@ -87,12 +87,14 @@ impl UnixStream {
 
     /// Receives into `buf`; `Ok(0)` at end of stream.
     #[inline]
+    #[track_caller]
     pub fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(Recv::new(&self.fd, buf))
     }
 
     /// Sends `buf`'s initialized bytes; the count may be short.
     #[inline]
+    #[track_caller]
     pub fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(Send::new(&self.fd, buf))
     }
@@ -103,6 +105,7 @@ impl UnixStream {
     ///
     /// `UnexpectedEof` if the peer closes first, or the kernel's error.
     #[inline]
+    #[track_caller]
     pub fn read_exact<B: IoBufMut>(&self, buf: B) -> ReadExact<'_, B> {
         stream_io::read_exact(&self.fd, buf)
     }
@@ -114,6 +117,7 @@ impl UnixStream {
     ///
     /// The kernel's error, or `WriteZero`.
     #[inline]
+    #[track_caller]
     pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
         stream_io::write_all(&self.fd, buf)
     }

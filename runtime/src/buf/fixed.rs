@@ -89,6 +89,7 @@ impl FixedBufPool {
     /// # Panics
     ///
     /// Panics outside a coring runtime.
+    #[track_caller]
     pub fn register(count: usize, buf_len: usize) -> io::Result<Self> {
         if count == 0 || count > MAX_FIXED_BUFFERS || buf_len == 0 || buf_len > 1 << 30 {
             return Err(invalid(format!(

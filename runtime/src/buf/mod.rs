@@ -188,11 +188,18 @@ unsafe impl IoBuf for &'static str {
     }
 }
 
-/// The length an SQE can carry: the kernel's length fields are 32 bits.
-/// Longer buffers are clamped, and the op reports how much it moved, so a
-/// caller sees a short read or write, never silent truncation.
+/// The most one read or write moves: Linux's `MAX_RW_COUNT` (`INT_MAX`
+/// rounded down to a 4 KiB page), as std clamps its reads and writes.
+/// The kernel clamps a longer file read or write to it itself, but refuses
+/// a socket receive or send of more than `INT_MAX` bytes with `EINVAL`.
+pub(crate) const MAX_RW_COUNT: u32 = 0x7fff_f000;
+
+/// The length an SQE carries for a buffer of `len` bytes: at most
+/// [`MAX_RW_COUNT`]. Longer buffers are clamped, and the op reports how
+/// much it moved, so a caller sees a short read or write (as with std),
+/// never an error or silent truncation.
 pub(crate) fn sqe_len(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+    u32::try_from(len).unwrap_or(u32::MAX).min(MAX_RW_COUNT)
 }
 
 #[cfg(test)]
@@ -209,8 +216,11 @@ mod tests {
     }
 
     #[test]
-    fn lengths_over_u32_are_clamped() {
+    fn lengths_over_max_rw_count_are_clamped() {
         assert_eq!(sqe_len(5), 5);
-        assert_eq!(sqe_len(usize::MAX), u32::MAX);
+        assert_eq!(sqe_len(MAX_RW_COUNT as usize), MAX_RW_COUNT);
+        assert_eq!(sqe_len(MAX_RW_COUNT as usize + 1), MAX_RW_COUNT);
+        assert_eq!(sqe_len(i32::MAX as usize + 1), MAX_RW_COUNT);
+        assert_eq!(sqe_len(usize::MAX), MAX_RW_COUNT);
     }
 }

@@ -89,6 +89,7 @@ impl BufRing {
     /// # Panics
     ///
     /// Panics outside a coring runtime.
+    #[track_caller]
     pub fn new(entries: u16, buf_len: usize) -> io::Result<BufRing> {
         if !entries.is_power_of_two() || entries > MAX_RING_ENTRIES {
             return Err(invalid("ring entries must be a power of two up to 32768"));

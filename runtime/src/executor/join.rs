@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// The JoinHandle's view of a task, whatever its future type.
@@ -85,13 +85,24 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why a task gave no output.
+///
+/// `Send + Sync + 'static`, so it converts into `anyhow::Error` and
+/// `Box<dyn Error + Send + Sync>`: `handle.await?` works in a function
+/// returning either.
 pub struct JoinError {
     repr: Repr,
 }
 
 enum Repr {
     Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic {
+        /// The panic message, when the payload was a string.
+        message: Option<String>,
+        /// The payload, for `try_into_panic`. A `Box<dyn Any + Send>` is not
+        /// `Sync`; behind a `Mutex` it is, and only `try_into_panic`
+        /// (which owns the error) ever takes it out.
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+    },
 }
 
 impl JoinError {
@@ -102,8 +113,15 @@ impl JoinError {
     }
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                message,
+                payload: Mutex::new(payload),
+            },
         }
     }
 
@@ -114,7 +132,7 @@ impl JoinError {
 
     /// The task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The panic's payload, to resume it with
@@ -125,17 +143,18 @@ impl JoinError {
     /// Gives `self` back when the task did not panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p),
+            Repr::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|p| p.into_inner()))
+            }
             Repr::Cancelled => Err(self),
         }
     }
 
-    fn panic_message(&self) -> Option<&str> {
+    /// The panic's message, when the task panicked with a string (as
+    /// `panic!` and `unwrap` do).
+    pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Repr::Panic { message, .. } => message.as_deref(),
             Repr::Cancelled => None,
         }
     }
@@ -145,8 +164,8 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.repr, self.panic_message()) {
             (Repr::Cancelled, _) => f.write_str("task was cancelled"),
-            (Repr::Panic(_), Some(m)) => write!(f, "task panicked: {m}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked"),
+            (Repr::Panic { .. }, Some(m)) => write!(f, "task panicked: {m}"),
+            (Repr::Panic { .. }, None) => f.write_str("task panicked"),
         }
     }
 }

@@ -276,6 +276,7 @@ impl<T: OpCode> Op<T> {
     ///
     /// Panics outside a coring runtime.
     #[inline]
+    #[track_caller]
     pub fn submit(mut op: T) -> Op<T> {
         let core = context::core_rc();
         let user_data = if let Some(res) = op.known_result() {

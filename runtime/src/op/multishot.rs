@@ -76,6 +76,7 @@ impl<T: MultishotOpCode> MultiOp<T> {
     /// # Panics
     ///
     /// Panics outside a coring runtime.
+    #[track_caller]
     pub fn submit(mut op: T) -> MultiOp<T> {
         context::with_core_rc(|core| {
             let mut driver = core.driver.borrow_mut();

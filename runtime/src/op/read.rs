@@ -8,7 +8,8 @@ use io_uring::{opcode, squeue, types};
 
 /// A read of up to `buf.bytes_total()` bytes into the start of `buf`.
 /// On success the buffer's initialized length becomes at least the count
-/// read. Buffers over `u32::MAX` bytes are read in part (a short read).
+/// read. At most 2 GiB less a page (`MAX_RW_COUNT`) is read at once:
+/// larger buffers get a short read.
 pub struct Read<B> {
     fd: SharedFd,
     buf: B,

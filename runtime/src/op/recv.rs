@@ -7,7 +7,8 @@ use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
 
 /// A receive of up to `buf.bytes_total()` bytes into the start of `buf`.
-/// 0 bytes means the peer shut its side down (or a 0-byte datagram).
+/// 0 bytes means the peer shut its side down (or a 0-byte datagram). At
+/// most 2 GiB less a page (`MAX_RW_COUNT`) is received at once.
 ///
 /// A buffer with no room completes at once with 0, through a NOP: the
 /// kernel's recv of 0 bytes on a stream would wait until data arrives.

@@ -8,7 +8,7 @@ use io_uring::{opcode, squeue, types};
 
 /// A write of `buf`'s initialized bytes. The output counts the bytes
 /// written, which may be fewer (a short write, as with write(2); buffers
-/// over `u32::MAX` bytes always are).
+/// over 2 GiB less a page, `MAX_RW_COUNT`, always are).
 pub struct Write<B> {
     fd: SharedFd,
     buf: B,

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
@@ -33,6 +34,7 @@ pub fn interval(period: Duration) -> Interval {
 /// # Panics
 ///
 /// Panics when `period` is zero, or outside a coring runtime.
+#[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(
         !period.is_zero(),

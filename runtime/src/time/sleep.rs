@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn sleep(dur: Duration) -> Sleep {
     // A duration too long for Instant sleeps "forever": about 30 years.
     let now = Instant::now();
@@ -40,6 +41,7 @@ pub fn sleep(dur: Duration) -> Sleep {
 /// # Panics
 ///
 /// Panics outside a coring runtime.
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         core: context::core_rc(),

@@ -27,6 +27,7 @@ use std::time::Duration;
 /// })
 /// .unwrap();
 /// ```
+#[track_caller]
 pub fn timeout<F: Future>(dur: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
