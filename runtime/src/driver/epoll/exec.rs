@@ -201,7 +201,10 @@ pub(crate) fn try_rw(sqe: &RawSqe, fd: RawFd, kind: &mut FdKind) -> Attempt {
         // Once per fd: an O_DIRECT file must not be tried inline.
         *kind = classify(fd);
     }
-    if matches!(*kind, FdKind::Blocking | FdKind::DirectFile) {
+    if *kind == FdKind::Blocking {
+        return bounded_read(sqe, fd).unwrap_or(Attempt::Pool);
+    }
+    if *kind == FdKind::DirectFile {
         return Attempt::Pool;
     }
     let r = rw_call(sqe, fd, libc::RWF_NOWAIT);
@@ -219,9 +222,52 @@ pub(crate) fn try_rw(sqe: &RawSqe, fd: RawFd, kind: &mut FdKind) -> Attempt {
         },
         _ => {
             *kind = FdKind::Blocking;
-            Attempt::Pool
+            bounded_read(sqe, fd).unwrap_or(Attempt::Pool)
         }
     }
+}
+
+/// A READ of a blocking pipe or tty whose kernel lacks RWF_NOWAIT for it
+/// (pipes before 6.x): read no more than FIONREAD says is there, so the
+/// call cannot block, and wait for readiness while nothing is; at end of
+/// stream (POLLHUP) the read returns 0 at once. A read on a pool thread
+/// would block it until data comes, and could not be cancelled. `None`
+/// for what this cannot bound (vectored reads, writes): the pool.
+fn bounded_read(sqe: &RawSqe, fd: RawFd) -> Option<Attempt> {
+    if sqe.opcode != opcode::Read::CODE && sqe.opcode != opcode::ReadFixed::CODE {
+        return None;
+    }
+    let mut avail: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `avail`, which outlives it.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut avail) } < 0 {
+        return None;
+    }
+    if avail <= 0 {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) reads and writes one pollfd, which outlives it.
+        unsafe { libc::poll(&mut p, 1, 0) };
+        if p.revents & libc::POLLHUP == 0 {
+            return Some(Attempt::WaitIn);
+        }
+        // The writer is gone: what is in the pipe now is all there will
+        // be (bytes written just before the close included).
+        // SAFETY: as above.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut avail) } < 0 {
+            return None;
+        }
+    }
+    let len = sqe.len.min(avail.max(0) as u32);
+    // SAFETY: the op's own buffer, valid until its completion (module
+    // doc), written for at most `len <= sqe.len` bytes.
+    let r = unsafe { libc::read(fd, sqe.addr as *mut libc::c_void, len as usize) };
+    Some(match res(r) {
+        e if e == -libc::EAGAIN => Attempt::WaitIn,
+        r => Attempt::Done(r),
+    })
 }
 
 /// One try of a socket op with MSG_DONTWAIT (or a non-blocking socket).
