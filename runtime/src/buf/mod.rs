@@ -198,6 +198,7 @@ pub(crate) const MAX_RW_COUNT: u32 = 0x7fff_f000;
 /// [`MAX_RW_COUNT`]. Longer buffers are clamped, and the op reports how
 /// much it moved, so a caller sees a short read or write (as with std),
 /// never an error or silent truncation.
+#[inline]
 pub(crate) fn sqe_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX).min(MAX_RW_COUNT)
 }
