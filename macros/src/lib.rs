@@ -119,12 +119,15 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     match options(kind, args).and_then(|opts| check(kind, &func).map(|()| opts)) {
         Ok(opts) => generate(kind, func, opts),
         Err(e) => {
-            // The error, and the function made sync with an empty body, so
-            // that the error above is the only one.
+            // The error, and the function made sync with a body of any
+            // type, so that the error above is the only one the user sees
+            // (the compile_error! stops the build: this body never runs).
             func.sig.asyncness = None;
             func.sig.inputs.clear();
             func.sig.generics = syn::Generics::default();
-            func.block = syn::parse_quote!({ ::core::unimplemented!() });
+            func.block = syn::parse_quote!({
+                ::core::panic!("coring: this function did not compile (see the error above)")
+            });
             let err = e.to_compile_error();
             quote! {
                 #err

@@ -34,7 +34,7 @@ use coring_runtime::buf::BufRing;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 /// A coring stream with poll-based `AsyncRead`/`AsyncWrite` (tokio's and
 /// futures-io's). Make one with [`TcpStream::compat`] or
@@ -109,16 +109,10 @@ impl<S> tokio::io::AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let io = &mut self.get_mut().io;
         let room = buf.remaining();
-        if room == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let avail = ready!(io.poll_fill(cx, room))?;
-        let n = avail.len().min(room);
-        buf.put_slice(&avail[..n]);
-        io.consume(n);
-        Poll::Ready(Ok(()))
+        let io = &mut self.get_mut().io;
+        io.poll_read_with(cx, room, |b| buf.put_slice(b))
+            .map_ok(drop)
     }
 }
 

@@ -46,7 +46,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// A coring stream (`TcpStream` or `UnixStream`) with hyper's
@@ -169,16 +169,10 @@ impl<S> hyper::rt::Read for HyperIo<S> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let io = &mut self.get_mut().io;
         let room = buf.remaining();
-        if room == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let avail = ready!(io.poll_fill(cx, room))?;
-        let n = avail.len().min(room);
-        buf.put_slice(&avail[..n]);
-        io.consume(n);
-        Poll::Ready(Ok(()))
+        let io = &mut self.get_mut().io;
+        io.poll_read_with(cx, room, |b| buf.put_slice(b))
+            .map_ok(drop)
     }
 }
 

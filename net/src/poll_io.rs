@@ -236,6 +236,24 @@ impl PollIo {
         }
     }
 
+    /// Hands up to `room` received bytes to `put` (nothing at end of
+    /// stream) and returns how many: the read of every poll-style trait.
+    pub(crate) fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        room: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if room == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let avail = ready!(self.poll_fill(cx, room))?;
+        let n = avail.len().min(room);
+        put(&avail[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
     /// Copies received bytes into `dst`; `Ready(Ok(0))` at end of stream.
     #[cfg(feature = "compat")]
     pub(crate) fn poll_read_into(
@@ -243,14 +261,8 @@ impl PollIo {
         cx: &mut Context<'_>,
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if dst.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let avail = ready!(self.poll_fill(cx, dst.len()))?;
-        let n = avail.len().min(dst.len());
-        dst[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Poll::Ready(Ok(n))
+        let room = dst.len();
+        self.poll_read_with(cx, room, |b| dst[..b.len()].copy_from_slice(b))
     }
 
     /// Drives the send in flight: resubmits the rest of a short send, and

@@ -21,7 +21,7 @@ pub(crate) mod unpark;
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
 pub(crate) use table::{OpTable, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
 
-use crate::op::lifecycle::{has_more, Lifecycle, OnCqe, OnDrop};
+use crate::op::lifecycle::{has_more, Lifecycle, OnDrop};
 use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
 use io_uring::{opcode, squeue, types, IoUring};
 use std::os::fd::{AsRawFd, RawFd};
@@ -609,29 +609,16 @@ impl Driver {
             // to `reaped`, which the turn wakes next.
             Kernel::Epoll(_) => return self.reap_emulated(),
         };
-        let mut cq = ring.completion();
         let mut n = 0u64;
-        for cqe in &mut cq {
+        for cqe in &mut ring.completion() {
             n += 1;
-            let user_data = cqe.user_data();
-            if user_data >= MSG_RING_USER_DATA {
-                if user_data == WAKE_USER_DATA {
-                    self.wake_armed = false;
-                }
-                continue;
-            }
-            let c = Completion::new(cqe.result(), cqe.flags());
-            let Some(state) = self.ops.get_mut(user_data) else {
-                continue;
-            };
-            match state.transition_to_completed(c) {
-                OnCqe::Stored => {}
-                OnCqe::Wake(w) => wake(w),
-                OnCqe::Orphaned(o) => {
-                    drop(self.ops.remove(user_data));
-                    self.reaped.orphans.push((o, c));
-                }
-            }
+            self.ops.on_cqe(
+                &mut self.wake_armed,
+                &mut self.reaped,
+                cqe.user_data(),
+                Completion::new(cqe.result(), cqe.flags()),
+                &mut wake,
+            );
         }
         self.counters.reaped += n;
     }

@@ -114,11 +114,11 @@ impl OpTable {
         Some(poll)
     }
 
-    /// One CQE of the epoll backend (the ring's loop in `reap_with` does
-    /// the same inline): reserved user_data is the runtime's own (the
-    /// wake read, ignored CQEs); an op's result goes into its entry, its
-    /// waiting task's waker to `wake`, an abandoned op's resources to
-    /// `reaped.orphans`.
+    /// One CQE, of either backend: reserved user_data is the runtime's
+    /// own (the wake read, ignored CQEs); an op's result goes into its
+    /// entry, its waiting task's waker to `wake`, an abandoned op's
+    /// resources to `reaped.orphans`.
+    #[inline(always)]
     pub(crate) fn on_cqe(
         &mut self,
         wake_armed: &mut bool,

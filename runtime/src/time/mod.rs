@@ -24,6 +24,14 @@ use std::time::Instant;
 /// Key of a registered timer: deadline, then registration order.
 pub(crate) type TimerKey = (Instant, u64);
 
+/// `dur` from now; a duration too long for `Instant` sleeps "forever":
+/// about 30 years.
+pub(crate) fn deadline_after(dur: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(dur)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(86400 * 365 * 30))
+}
+
 /// The runtime's timers, by deadline.
 pub(crate) struct Timers {
     entries: BTreeMap<TimerKey, Waker>,

@@ -65,11 +65,7 @@ impl SendSleep {
     /// A sleep that completes once `dur` has passed from now (about 30
     /// years when `dur` is too long for an `Instant`).
     pub fn after(dur: Duration) -> SendSleep {
-        let now = Instant::now();
-        let deadline = now
-            .checked_add(dur)
-            .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30));
-        SendSleep::until(deadline)
+        SendSleep::until(super::deadline_after(dur))
     }
 
     /// The instant this sleep completes at.

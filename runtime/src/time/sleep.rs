@@ -28,12 +28,7 @@ use std::time::{Duration, Instant};
 /// ```
 #[track_caller]
 pub fn sleep(dur: Duration) -> Sleep {
-    // A duration too long for Instant sleeps "forever": about 30 years.
-    let now = Instant::now();
-    let deadline = now
-        .checked_add(dur)
-        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30));
-    sleep_until(deadline)
+    sleep_until(super::deadline_after(dur))
 }
 
 /// Completes at `deadline`.
