@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{fd_exclusive, open_fd_count, with_watchdog};
+use support::{curl, curl_installed, fd_exclusive, open_fd_count, with_watchdog};
 use tokio_rustls::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
 };
@@ -295,12 +295,11 @@ async fn send(
     path: &str,
     body: Bytes,
 ) -> (StatusCode, Bytes) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Full::new(body).boxed_unsync())
-        .expect("request");
+    let mut req = Request::new(Full::new(body).boxed_unsync());
+    *req.method_mut() = method;
+    *req.uri_mut() = path.parse().expect("a path");
+    req.headers_mut()
+        .insert(hyper::header::HOST, "localhost".parse().expect("a host"));
     sender.ready().await.expect("ready");
     let res = sender.send_request(req).await.expect("response");
     let status = res.status();
@@ -465,31 +464,16 @@ fn clients_that_are_not_tls_or_stall_are_closed_and_others_served() {
     assert_eq!(timeouts, 1, "the silent client: {outcomes:?}");
 }
 
-fn curl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("curl")
-        .args(["-sSk", "--max-time", "30"])
-        .args(args)
-        .output()
-        .expect("run curl")
-}
-
 #[test]
 fn curl_k_get_post_keep_alive() {
-    let installed = {
-        let _fds = fd_exclusive();
-        std::process::Command::new("curl")
-            .arg("--version")
-            .output()
-            .is_ok()
-    };
-    if !installed {
+    if !curl_installed() {
         println!("skipped: curl is not installed");
         return;
     }
     let outcomes = with_server("curl", Recv::Owned, Duration::from_secs(10), |s| {
         let base = format!("https://localhost:{}", s.addr.port());
         let resolve = format!("localhost:{}:127.0.0.1", s.addr.port());
-        let out = curl(&["--resolve", &resolve, &format!("{base}/")]);
+        let out = curl(&["-k", "--resolve", &resolve, &format!("{base}/")]);
         assert!(out.status.success(), "{out:?}");
         assert_eq!(out.stdout, HELLO);
 
@@ -498,6 +482,7 @@ fn curl_k_get_post_keep_alive() {
         std::fs::write(&file, &data).expect("write body file");
         let at = format!("@{}", file.display());
         let out = curl(&[
+            "-k",
             "--resolve",
             &resolve,
             "--data-binary",
@@ -505,12 +490,16 @@ fn curl_k_get_post_keep_alive() {
             &format!("{base}/echo"),
         ]);
         std::fs::remove_file(&file).expect("remove body file");
-        assert!(out.status.success(), "{:?}", out.stderr);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout == data[..], "curl: the body came back changed");
 
         // 30 requests in one curl: one keep-alive connection.
         let before = s.accepted();
-        let out = curl(&["--resolve", &resolve, &format!("{base}/?n=[1-30]")]);
+        let out = curl(&["-k", "--resolve", &resolve, &format!("{base}/?n=[1-30]")]);
         assert!(out.status.success(), "{out:?}");
         assert_eq!(out.stdout, HELLO.repeat(30));
         assert_eq!(s.accepted() - before, 1, "curl reused its connection");

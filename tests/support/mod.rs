@@ -449,6 +449,28 @@ pub fn skip_on_epoll(what: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------
+// curl, the real client the HTTP tests use when it is installed
+
+/// Whether `curl` runs here. Checked under [`fd_exclusive`]: its pipes are
+/// fds a counting test would see.
+pub fn curl_installed() -> bool {
+    let _fds = fd_exclusive();
+    std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// Runs `curl -sS --max-time 30 ARGS` and returns what it did.
+pub fn curl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("run curl")
+}
+
+// ---------------------------------------------------------------------------
 // The machine
 
 /// Why timing bounds should be widened on this machine, or `None` on real
