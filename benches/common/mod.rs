@@ -1,6 +1,9 @@
-//! Helpers shared by the `ops` and `spawn` benches: CPU pinning, argument
-//! parsing, and median/spread statistics (see docs/BENCHMARKING.md).
+//! Helpers shared by the benches: CPU pinning, argument parsing,
+//! median/spread statistics (see docs/BENCHMARKING.md), and in [`chart`]
+//! the SVG charts and where results are written.
 #![allow(dead_code)] // Each bench binary uses a different subset.
+
+pub mod chart;
 
 use std::io;
 

@@ -24,6 +24,8 @@
 //! [--callgrind-pid PID]` drives a running server, zeroing and dumping
 //! callgrind's counters around the N measured requests.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod report;
 mod servers;
@@ -198,7 +200,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let warmup: f64 = num(args, "--warmup", 0.3)?;
     let sizes = list(args, "--sizes", &[64, 4096])?;
     let conns = list(args, "--conns", &[1, 16, 256, 1000])?;
-    let out = flag(args, "--out").unwrap_or_else(report::default_out);
+    let out = flag(args, "--out").unwrap_or_else(common::chart::default_out);
     let kinds: Vec<&'static str> = match flag(args, "--only") {
         None => KINDS.to_vec(),
         Some(v) => {
