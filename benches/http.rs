@@ -525,15 +525,22 @@ fn cell<'a>(samples: &'a [Sample], kind: &str, conns: usize) -> Vec<&'a Sample> 
         .collect()
 }
 
-/// The median over repeats of `f(kind) / f(base)`.
-fn paired(samples: &[Sample], kind: &str, base: &str, conns: usize, f: fn(&Sample) -> f64) -> f64 {
+/// The median over repeats of `f(kind) / f(base)`, as `0.987×` (`–`
+/// where the base did not run).
+fn paired(
+    samples: &[Sample],
+    kind: &str,
+    base: &str,
+    conns: usize,
+    f: fn(&Sample) -> f64,
+) -> String {
     let (a, b) = (cell(samples, kind, conns), cell(samples, base, conns));
     let pairs: Vec<(f64, f64)> = a
         .iter()
         .filter_map(|x| Some((f(x), f(b.iter().find(|y| y.repeat == x.repeat)?))))
         .collect();
     let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-    common::paired_ratio(&xs, &ys).unwrap_or(f64::NAN)
+    common::paired_ratio(&xs, &ys).map_or("–".into(), |r| format!("{r:.3}×"))
 }
 
 /// The markdown table, the CSV and the chart.
@@ -555,7 +562,7 @@ fn report(samples: &[Sample], kinds: &[String], conns: &[usize], load: &str) -> 
             let base = base_of(k);
             let _ = writeln!(
                 table,
-                "| {k} | {c} | {:.0} | {:.0}% | {:.2} µs | {:.3}× | {:.3}× |",
+                "| {k} | {c} | {:.0} | {:.0}% | {:.2} µs | {} | {} |",
                 r.median,
                 r.spread_pct(),
                 u.median,
