@@ -36,11 +36,15 @@
 //! `--docs`, in `docs/`.
 //!
 //! `--callgrind`: each server under `valgrind --tool=callgrind`; after a
-//! warm-up, `callgrind_control -z`, a load run, `callgrind_control -d`;
-//! the dump's instruction total divided by the requests is the server's
-//! user-space instructions per request (noise-free; the kernel's share is
-//! not counted). Dumps stay in /tmp/coring-http-callgrind; the first
-//! connection count of `--conns` is used.
+//! warm-up, two windows (`callgrind_control -z`, a load run of S then of
+//! 2S seconds, `callgrind_control -d`): a window's instruction total over
+//! its requests is the server's user-space instructions per request
+//! (noise-free; the kernel's share is not counted), which includes the
+//! set-up of the load's new connections (for HTTPS, a TLS handshake each:
+//! ~2M instructions); the difference of the two windows over the
+//! difference of their requests leaves that out. Dumps stay in
+//! /tmp/coring-http-callgrind; the first connection count of `--conns` is
+//! used.
 //!
 //! Without `wrk` on PATH (or with `--load raw`), a raw load generator
 //! takes its place: N keep-alive connections (over tokio-rustls, trusting
@@ -627,6 +631,19 @@ fn svg(samples: &[Sample], kinds: &[String], conns: &[usize]) -> String {
     })
 }
 
+/// The instruction total of a callgrind dump.
+fn callgrind_total(dump: &str) -> u64 {
+    let text = std::fs::read_to_string(dump).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn callgrind(kinds: &[String], secs: f64, conns: usize) {
     if !has("valgrind") || !has("callgrind_control") {
         println!(
@@ -636,7 +653,11 @@ fn callgrind(kinds: &[String], secs: f64, conns: usize) {
     }
     let dir = "/tmp/coring-http-callgrind";
     std::fs::create_dir_all(dir).expect("out dir");
-    println!("\n| server | requests | instructions | instructions/request |");
+    println!(
+        "\n{conns} connections; windows of {secs} s and {} s",
+        2.0 * secs
+    );
+    println!("| server | requests | instructions/request | without connection set-up |");
     println!("|---|---|---|---|");
     for kind in kinds {
         for f in std::fs::read_dir(dir).expect("dir").flatten() {
@@ -663,24 +684,21 @@ fn callgrind(kinds: &[String], secs: f64, conns: usize) {
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        assert!(quiet(&["-z", &pid]), "callgrind_control -z");
-        let (n, _) = load(&server, conns, secs);
-        assert!(quiet(&["-d", &pid]), "callgrind_control -d");
+        // Two windows, each with its load's own connections (and TLS
+        // handshakes): their difference is the steady cost per request.
+        let mut windows = Vec::new();
+        for (i, len) in [secs, 2.0 * secs].into_iter().enumerate() {
+            assert!(quiet(&["-z", &pid]), "callgrind_control -z");
+            let (n, _) = load(&server, conns, len);
+            assert!(quiet(&["-d", &pid]), "callgrind_control -d");
+            windows.push((n, callgrind_total(&format!("{dir}/{kind}.{pid}.{}", i + 1))));
+        }
         drop(server);
-        let dump = format!("{dir}/{kind}.{pid}.1");
-        let text = std::fs::read_to_string(&dump).unwrap_or_default();
-        let ir: u64 = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("summary:")
-                    .or_else(|| l.strip_prefix("totals:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0);
+        let [(n1, ir1), (n2, ir2)] = [windows[0], windows[1]];
         println!(
-            "| {kind} | {n} | {ir} | {:.0} |",
-            ir as f64 / n.max(1) as f64
+            "| {kind} | {n2} | {:.0} | {:.0} |",
+            ir2 as f64 / n2.max(1) as f64,
+            ir2.saturating_sub(ir1) as f64 / n2.saturating_sub(n1).max(1) as f64
         );
     }
 }
