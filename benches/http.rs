@@ -41,7 +41,7 @@
 //! its requests is the server's user-space instructions per request
 //! (noise-free; the kernel's share is not counted), which includes the
 //! set-up of the load's new connections (for HTTPS, a TLS handshake each:
-//! ~2M instructions); the difference of the two windows over the
+//! ~1.3M instructions); the difference of the two windows over the
 //! difference of their requests leaves that out. Dumps stay in
 //! /tmp/coring-http-callgrind; the first connection count of `--conns` is
 //! used.
