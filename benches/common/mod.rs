@@ -25,6 +25,19 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
+/// Nanoseconds of CPU every thread of process `pid` has run so far (the
+/// first field of `/proc/PID/task/*/schedstat`), 0 once it is gone.
+pub fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Pins to CPU 0 and reports (on stderr) whether that worked.
 pub fn pin_or_warn() {
     match pin_to_cpu(0) {

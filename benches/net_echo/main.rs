@@ -144,15 +144,7 @@ impl Server {
 
     /// Nanoseconds of CPU the server's threads have run.
     fn cpu_ns(&self) -> u64 {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let Ok(tasks) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        tasks
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
+        common::process_cpu_ns(self.child.id())
     }
 }
 
