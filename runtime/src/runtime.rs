@@ -37,6 +37,20 @@ use std::time::{Duration, Instant};
 ///
 /// Dropping it drops every task, cancels every op still in flight and
 /// waits for their CQEs before the ring and the buffers go away.
+///
+/// # Examples
+///
+/// ```
+/// use coring_runtime::Runtime;
+///
+/// let rt = Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let task = coring_runtime::spawn(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// println!("{} ops in flight", rt.metrics().ops_in_flight);
+/// ```
 pub struct Runtime {
     core: Rc<Core>,
 }
