@@ -229,6 +229,9 @@ impl Core {
         let mut wakers = self.wakers.borrow_mut();
         let orphans = {
             let mut driver = self.driver.borrow_mut();
+            if driver.ops.has_missed_cancels() {
+                driver.retry_missed_cancels(Instant::now());
+            }
             // A push that found the SQ full reaped into `driver.reaped`:
             // the wakers there (this runtime's tasks, its block_on) must
             // run before anything waits, or the turn parks on a wake it
@@ -272,7 +275,11 @@ impl Core {
     /// Submits and waits until a CQE, the next timer or a remote wake.
     #[inline]
     fn park(&self, driver: &mut Driver) -> io::Result<()> {
-        let timeout = self.timers.borrow().next_deadline().map(until);
+        let mut deadline = self.timers.borrow().next_deadline();
+        if driver.ops.has_missed_cancels() {
+            deadline = earliest(deadline, driver.ops.next_cancel_due());
+        }
+        let timeout = deadline.map(until);
         if timeout == Some(Duration::ZERO) {
             return driver.enter(false, None);
         }
@@ -432,7 +439,14 @@ impl Core {
                     driver.push_cancel(ud);
                 }
             }
-            if let Err(e) = driver.enter(true, Some(Duration::from_millis(100))) {
+            driver.retry_missed_cancels(Instant::now());
+            let wait = driver
+                .ops
+                .next_cancel_due()
+                .map_or(Duration::from_millis(100), |d| {
+                    until(d).min(Duration::from_millis(100))
+                });
+            if let Err(e) = driver.enter(true, Some(wait)) {
                 fatal(e);
             }
             driver.reap();
@@ -462,6 +476,14 @@ impl Drop for Runtime {
 /// Time from now until `deadline`, zero when it passed.
 fn until(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Runs `future` on a new runtime with the default settings: the
