@@ -135,7 +135,8 @@ impl Runtime {
         let mut woken = true;
         loop {
             if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
-                core.executor.polled.set(core.executor.polled.get() + 1);
+                let polled = &core.executor.main_polled;
+                polled.set(polled.get() + 1);
                 if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     // SQEs pushed meanwhile (a MSG_RING waking another
                     // core, say) must not wait for the next block_on.
@@ -231,9 +232,8 @@ impl Core {
             // This runtime's tasks go straight onto the run queue; other
             // wakers wait until the driver's borrow ends, since a foreign
             // waker may do anything.
-            let queue = self.executor.queue();
             driver.reap_with(|w| {
-                if let Some(w) = wake_local(w, &self.shared, queue) {
+                if let Some(w) = wake_local(w, &self.shared, &self.executor) {
                     if is_main_waker(&w, &self.shared) {
                         self.main_woken.set(true);
                     } else {
@@ -359,7 +359,11 @@ impl Core {
     pub(crate) fn metrics(&self) -> Metrics {
         let d = self.driver.borrow();
         let c = d.counters;
+        let queues = self.executor.queue_metrics();
         Metrics {
+            task_run_time: queues.iter().map(|q| q.run_time).sum(),
+            queue_delay: queues.iter().map(|q| q.queue_delay).sum(),
+            queues,
             sqes_submitted: c.submitted,
             cqes_reaped: c.reaped,
             enters: c.enters,
@@ -368,7 +372,7 @@ impl Core {
             cq_dropped: c.cq_dropped,
             backend: d.backend_kind(),
             tasks_spawned: self.executor.spawned.get(),
-            tasks_polled: self.executor.polled.get(),
+            tasks_polled: self.executor.polled.get() + self.executor.main_polled.get(),
             ops_in_flight: d.ops.len() as u64,
         }
     }

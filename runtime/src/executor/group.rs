@@ -1,0 +1,515 @@
+//! Task queues (scheduling groups): shares, latency budgets, and the
+//! scheduler that runs them.
+//!
+//! A runtime starts with one queue, the default, and runs it exactly as
+//! a plain FIFO (`queue.rs`): no clock is read. The first
+//! [`TaskQueue::new`] on a runtime switches its executor to [`Groups`]
+//! for good; from then on:
+//!
+//! 1. Every queue (the default one included) holds its ready tasks with
+//!    the time each was queued, which gives its queueing delay.
+//! 2. Each turn's `run` picks the queue with work and the least virtual
+//!    runtime, runs its tasks in order, and moves to the next queue when
+//!    that one is empty, until the turn's slice is over or the task
+//!    budget is spent. The clock is read once at the start and once after
+//!    each poll; the time between two queue switches is charged to the
+//!    queue that ran: its virtual runtime grows by `ns / shares`.
+//! 3. A queue that becomes runnable after idling has its virtual runtime
+//!    raised to the scheduler's minimum (the least virtual runtime seen
+//!    at the last pick), so it cannot hoard time by sleeping.
+//! 4. The turn's slice is [`SLICE`], shortened to half the smallest
+//!    budget of the `Latency::Matters` queues that have live tasks. The
+//!    turn then reaps the ring, so an I/O completion for a latency queue
+//!    is seen within that slice, and the queue (whose virtual runtime is
+//!    at the minimum after rule 3) runs next.
+//! 5. [`need_yield`](crate::need_yield) compares the clock against the
+//!    slice's end: the turn's end while `run` polls grouped tasks, a
+//!    slice of its own for each poll otherwise (the default-only runtime,
+//!    the `block_on` future).
+
+use super::{Executor, Notified};
+use crate::context;
+use crate::driver::unpark::Shared;
+use crate::runtime::Core;
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a task may run before [`need_yield`](crate::need_yield)
+/// turns true, and how long one turn runs queues when several exist.
+pub(crate) const SLICE: Duration = Duration::from_micros(500);
+
+/// The default queue's shares.
+pub(crate) const DEFAULT_SHARES: u32 = 1000;
+
+/// The index of the default queue; tasks spawned with `spawn` go there.
+pub(crate) const DEFAULT_GROUP: u32 = 0;
+
+/// A queue's weight: queues with work share the core in proportion to
+/// their shares. The default queue has `Shares(1000)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shares(pub u32);
+
+/// Whether a queue's tasks must run soon after they are woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Latency {
+    /// While the queue has live tasks, no other queue runs longer than
+    /// half this budget before the runtime reaps the ring and gives the
+    /// queue its turn (for as long as the queue uses no more than its
+    /// shares).
+    Matters(Duration),
+    /// Only the shares count.
+    #[default]
+    NotImportant,
+}
+
+/// What a [`TaskQueue`] handle and the scheduler share.
+struct QueueInfo {
+    index: u32,
+    name: String,
+    shares: Shares,
+    latency: Latency,
+    /// The runtime the queue belongs to (identity only).
+    runtime: Arc<Shared>,
+}
+
+/// A task queue (scheduling group) of the current runtime: tasks spawned
+/// into it with [`spawn_into`](crate::spawn_into) share the core with the
+/// other queues in proportion to its [`Shares`], and a queue whose
+/// [`Latency`] matters gets the core within its budget.
+///
+/// A queue belongs to the runtime (the core) that made it, and the handle
+/// is `!Send`. To have the same queue on every core of
+/// [`cores`](crate::cores()), make it in each core's root future (see
+/// the example): each core then schedules its own queue of that name.
+/// A queue lives while a handle (or a clone) or one of its tasks does.
+///
+/// # Examples
+///
+/// ```
+/// use coring_runtime::{Latency, Shares, TaskQueue};
+/// use std::time::Duration;
+///
+/// coring_runtime::start(async {
+///     let web = TaskQueue::new("web", Shares(300), Latency::Matters(Duration::from_millis(1)))?;
+///     let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant)?;
+///     let h = coring_runtime::spawn_into(&bulk, async {
+///         let mut x = 0u64;
+///         for i in 0..1_000_000u64 {
+///             x = x.wrapping_mul(31).wrapping_add(i);
+///             if i % 1024 == 0 {
+///                 coring_runtime::yield_if_needed().await;
+///             }
+///         }
+///         x
+///     });
+///     let r = coring_runtime::spawn_into(&web, async { "answer" });
+///     assert_eq!(r.await.unwrap(), "answer");
+///     h.await.unwrap();
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TaskQueue {
+    info: Rc<QueueInfo>,
+}
+
+impl std::fmt::Debug for TaskQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskQueue")
+            .field("name", &self.info.name)
+            .field("shares", &self.info.shares)
+            .field("latency", &self.info.latency)
+            .finish()
+    }
+}
+
+impl TaskQueue {
+    /// A new queue on the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `Shares(0)` or `Latency::Matters(Duration::ZERO)`;
+    /// an error naming the cause outside a coring runtime.
+    pub fn new(name: impl Into<String>, shares: Shares, latency: Latency) -> io::Result<TaskQueue> {
+        if shares.0 == 0 {
+            return Err(invalid("coring: a TaskQueue needs Shares of at least 1"));
+        }
+        if latency == Latency::Matters(Duration::ZERO) {
+            return Err(invalid(
+                "coring: Latency::Matters needs a budget above zero",
+            ));
+        }
+        let name = name.into();
+        context::try_with_core(|core| {
+            let info =
+                core.executor
+                    .groups
+                    .add(&core.executor, &core.shared, name, shares, latency);
+            TaskQueue { info }
+        })
+        .ok_or_else(|| io::Error::other(context::NO_RUNTIME))
+    }
+
+    /// The queue's name, as [`QueueMetrics::name`] shows it.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The queue's shares.
+    pub fn shares(&self) -> Shares {
+        self.info.shares
+    }
+
+    /// The queue's latency class.
+    pub fn latency(&self) -> Latency {
+        self.info.latency
+    }
+
+    /// The group index, checked against the runtime `shared`.
+    ///
+    /// # Panics
+    ///
+    /// When the queue belongs to another runtime.
+    #[track_caller]
+    pub(crate) fn index_for(&self, shared: &Arc<Shared>) -> u32 {
+        assert!(
+            Arc::ptr_eq(&self.info.runtime, shared),
+            "coring: TaskQueue {:?} belongs to another runtime; make one on each core",
+            self.info.name
+        );
+        self.info.index
+    }
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// One queue's counters, in [`Metrics::queues`](crate::Metrics::queues).
+///
+/// Times are measured only once the runtime has a [`TaskQueue`] (a
+/// runtime with the default queue alone reads no clock); `tasks_run` is
+/// always counted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct QueueMetrics {
+    /// The queue's name (`"default"` for the default queue).
+    pub name: String,
+    /// Its shares.
+    pub shares: u32,
+    /// Its latency budget, `None` for `Latency::NotImportant`.
+    pub latency: Option<Duration>,
+    /// Polls of its tasks.
+    pub tasks_run: u64,
+    /// Time its tasks ran (from the start of each of its turns on the
+    /// core to the end of its last poll there).
+    pub run_time: Duration,
+    /// Time its tasks waited in the queue, from being woken (or spawned)
+    /// to being polled, summed over every wake.
+    pub queue_delay: Duration,
+    /// The longest one of those waits.
+    pub max_queue_delay: Duration,
+    /// Wakes counted in `queue_delay`.
+    pub wakes: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Stats {
+    runs: u64,
+    run_ns: u64,
+    delay_ns: u64,
+    max_delay_ns: u64,
+    wakes: u64,
+}
+
+struct Group {
+    info: Rc<QueueInfo>,
+    ready: VecDeque<(Notified, Instant)>,
+    /// Nanoseconds run, divided by shares (rule 2).
+    vruntime: u64,
+    /// Tasks spawned into the queue and not finished.
+    live: usize,
+    stats: Stats,
+}
+
+impl Group {
+    /// Whether nothing refers to the queue any more: no handle (the group
+    /// holds the only count) and no live task.
+    fn is_unused(&self) -> bool {
+        self.live == 0 && Rc::strong_count(&self.info) == 1
+    }
+}
+
+/// The scheduler of a runtime that has task queues (the module doc).
+#[derive(Default)]
+pub(crate) struct Groups {
+    inner: RefCell<Inner>,
+    /// Tasks in all `ready` queues, readable without a borrow.
+    ready: Cell<usize>,
+}
+
+#[derive(Default)]
+struct Inner {
+    groups: Slab<Group>,
+    /// Rule 3.
+    min_vruntime: u64,
+}
+
+impl Groups {
+    /// Registers a queue; the first one also makes the default group and
+    /// switches the executor over.
+    fn add(
+        &self,
+        exec: &Executor,
+        shared: &Arc<Shared>,
+        name: String,
+        shares: Shares,
+        latency: Latency,
+    ) -> Rc<QueueInfo> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.groups.is_empty() {
+            let info = Rc::new(QueueInfo {
+                index: DEFAULT_GROUP,
+                name: "default".to_string(),
+                shares: Shares(DEFAULT_SHARES),
+                latency: Latency::NotImportant,
+                runtime: shared.clone(),
+            });
+            let i = inner.groups.insert(Group::new(info));
+            debug_assert_eq!(i, DEFAULT_GROUP as usize);
+            exec.grouped.set(true);
+        }
+        // Forget queues nobody uses any more (no handle, no task).
+        let unused: Vec<usize> = inner
+            .groups
+            .iter()
+            .filter(|(i, g)| *i != DEFAULT_GROUP as usize && g.is_unused())
+            .map(|(i, _)| i)
+            .collect();
+        let mut leftovers = Vec::new();
+        for i in unused {
+            let g = inner.groups.remove(i);
+            leftovers.extend(g.ready.into_iter().map(|(t, _)| t));
+        }
+        let entry = inner.groups.vacant_entry();
+        let info = Rc::new(QueueInfo {
+            index: u32::try_from(entry.key()).unwrap_or(u32::MAX),
+            name,
+            shares,
+            latency,
+            runtime: shared.clone(),
+        });
+        let min = inner.min_vruntime;
+        let mut g = Group::new(info.clone());
+        g.vruntime = min;
+        inner.groups.insert(g);
+        self.ready.set(self.ready.get() - leftovers.len());
+        drop(inner);
+        // Completed tasks left queued: dropped with no borrow held.
+        drop(leftovers);
+        info
+    }
+
+    /// A task of group `index` was spawned.
+    pub(crate) fn spawned(&self, index: u32) {
+        if let Some(g) = self.inner.borrow_mut().groups.get_mut(index as usize) {
+            g.live += 1;
+        }
+    }
+
+    /// A task of group `index` finished.
+    pub(crate) fn finished(&self, index: u32) {
+        if let Some(g) = self.inner.borrow_mut().groups.get_mut(index as usize) {
+            g.live = g.live.saturating_sub(1);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        self.ready.get() != 0
+    }
+
+    /// Queues a woken task in its group, with the time (rule 1).
+    #[inline(never)]
+    pub(crate) fn push(&self, task: Notified) {
+        let now = Instant::now();
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        let index = task.group() as usize;
+        // A task's group lives while the task does (`live`).
+        let g = match inner.groups.get_mut(index) {
+            Some(g) => g,
+            None => &mut inner.groups[DEFAULT_GROUP as usize],
+        };
+        if g.ready.is_empty() {
+            g.vruntime = g.vruntime.max(inner.min_vruntime);
+        }
+        g.ready.push_back((task, now));
+        self.ready.set(self.ready.get() + 1);
+    }
+
+    /// The turn's slice (rule 4).
+    fn slice(&self) -> Duration {
+        let inner = self.inner.borrow();
+        inner
+            .groups
+            .iter()
+            .filter_map(|(_, g)| match g.info.latency {
+                Latency::Matters(d) if g.live > 0 => Some(d / 2),
+                _ => None,
+            })
+            .fold(SLICE, Duration::min)
+    }
+
+    /// The group with work and the least virtual runtime (a latency queue
+    /// first on a tie), which sets the minimum (rule 3).
+    fn pick(&self) -> Option<usize> {
+        let mut inner = self.inner.borrow_mut();
+        let (i, v) = inner
+            .groups
+            .iter()
+            .filter(|(_, g)| !g.ready.is_empty())
+            .min_by_key(|(_, g)| (g.vruntime, g.info.latency == Latency::NotImportant))
+            .map(|(i, g)| (i, g.vruntime))?;
+        inner.min_vruntime = inner.min_vruntime.max(v);
+        Some(i)
+    }
+
+    fn pop(&self, index: usize) -> Option<(Notified, Instant)> {
+        let mut inner = self.inner.borrow_mut();
+        let t = inner.groups.get_mut(index)?.ready.pop_front()?;
+        self.ready.set(self.ready.get() - 1);
+        Some(t)
+    }
+
+    /// Charges one turn of group `index` (rule 2).
+    fn charge(&self, index: usize, ran: Duration, s: Stats) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(g) = inner.groups.get_mut(index) {
+            let ns = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+            g.vruntime = g.vruntime.saturating_add(ns / u64::from(g.info.shares.0));
+            g.stats.runs += s.runs;
+            g.stats.run_ns += ns;
+            g.stats.delay_ns += s.delay_ns;
+            g.stats.wakes += s.wakes;
+            g.stats.max_delay_ns = g.stats.max_delay_ns.max(s.max_delay_ns);
+        }
+    }
+
+    /// Runs queues for one slice (the module doc); whether no task is
+    /// ready now.
+    pub(crate) fn run(&self, exec: &Executor, core: &Core, budget: u32) -> bool {
+        // Tasks queued before the first TaskQueue was made.
+        while let Some(t) = exec.queue.pop_front() {
+            self.push(t);
+        }
+        let mut now = Instant::now();
+        let end = now + self.slice();
+        exec.turn_end.set(Some(end));
+        let mut polls = 0;
+        let done = 'turn: loop {
+            let Some(index) = self.pick() else {
+                break 'turn true;
+            };
+            let start = now;
+            let mut s = Stats::default();
+            let over = loop {
+                let Some((task, queued)) = self.pop(index) else {
+                    break false;
+                };
+                let waited = nanos(now.saturating_duration_since(queued));
+                s.delay_ns += waited;
+                s.max_delay_ns = s.max_delay_ns.max(waited);
+                s.wakes += 1;
+                exec.poll(task, core);
+                s.runs += 1;
+                polls += 1;
+                now = Instant::now();
+                if now >= end || polls >= budget {
+                    break true;
+                }
+            };
+            self.charge(index, now - start, s);
+            if over {
+                break 'turn !self.has_ready();
+            }
+        };
+        exec.turn_end.set(None);
+        done
+    }
+
+    /// Every queued task, for shutdown.
+    pub(crate) fn drain(&self) -> Vec<Notified> {
+        let mut inner = self.inner.borrow_mut();
+        let mut out = Vec::new();
+        for (_, g) in inner.groups.iter_mut() {
+            out.extend(g.ready.drain(..).map(|(t, _)| t));
+        }
+        self.ready.set(0);
+        out
+    }
+
+    /// Each queue's counters; `default_runs` counts the default queue's
+    /// polls made before the runtime had task queues.
+    pub(crate) fn metrics(&self, default_runs: u64) -> Vec<QueueMetrics> {
+        let inner = self.inner.borrow();
+        inner
+            .groups
+            .iter()
+            .map(|(i, g)| {
+                let s = g.stats;
+                let early = if i == DEFAULT_GROUP as usize {
+                    default_runs
+                } else {
+                    0
+                };
+                QueueMetrics {
+                    name: g.info.name.clone(),
+                    shares: g.info.shares.0,
+                    latency: match g.info.latency {
+                        Latency::Matters(d) => Some(d),
+                        Latency::NotImportant => None,
+                    },
+                    tasks_run: s.runs + early,
+                    run_time: Duration::from_nanos(s.run_ns),
+                    queue_delay: Duration::from_nanos(s.delay_ns),
+                    max_queue_delay: Duration::from_nanos(s.max_delay_ns),
+                    wakes: s.wakes,
+                }
+            })
+            .collect()
+    }
+
+    /// Polls of grouped tasks counted in the groups' stats.
+    pub(crate) fn runs(&self) -> u64 {
+        self.inner
+            .borrow()
+            .groups
+            .iter()
+            .map(|(_, g)| g.stats.runs)
+            .sum()
+    }
+}
+
+impl Group {
+    fn new(info: Rc<QueueInfo>) -> Group {
+        Group {
+            info,
+            ready: VecDeque::new(),
+            vruntime: 0,
+            live: 0,
+            stats: Stats::default(),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
