@@ -334,7 +334,9 @@ fn a_queue_from_another_runtime_is_refused() {
         .unwrap();
     let rt = Runtime::new().unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { coring::spawn_into(&q, async {}) })
+        rt.block_on(async {
+            drop(coring::spawn_into(&q, async {}));
+        })
     }));
     let msg = r.unwrap_err();
     let msg = msg

@@ -212,7 +212,7 @@ impl Core {
         if self.shared.has_remote() {
             self.pull_remote();
         }
-        self.executor.run(self, self.task_budget);
+        let idle = self.executor.run(self, self.task_budget);
         let mut wakers = self.wakers.borrow_mut();
         let orphans = {
             let mut driver = self.driver.borrow_mut();
@@ -220,7 +220,7 @@ impl Core {
             // the wakers there (this runtime's tasks, its block_on) must
             // run before anything waits, or the turn parks on a wake it
             // already has.
-            let busy = self.executor.has_ready() || !driver.reaped.is_empty();
+            let busy = !idle || !driver.reaped.is_empty();
             let res = if busy {
                 driver.enter(false, None)
             } else {
@@ -256,7 +256,8 @@ impl Core {
     }
 
     /// Submits and waits until a CQE, the next timer or a remote wake.
-    #[inline]
+    /// Inlined into its one caller, the turn.
+    #[inline(always)]
     fn park(&self, driver: &mut Driver) -> io::Result<()> {
         let timeout = self.timers.borrow().next_deadline().map(until);
         if timeout == Some(Duration::ZERO) {

@@ -6,8 +6,13 @@
 //! [`TaskQueue::new`] on a runtime switches its executor to [`Groups`]
 //! for good; from then on:
 //!
-//! 1. Every queue (the default one included) holds its ready tasks with
-//!    the time each was queued, which gives its queueing delay.
+//! 1. Wakes and spawns push onto the executor's one ring, as without
+//!    queues (no check on the wake path). Each pick moves the ring's
+//!    tasks into their queues (the default one included), stamped with
+//!    the clock read the pick already has; a queue's queueing delay runs
+//!    from that stamp to the poll. A task woken by a CQE is stamped at
+//!    the start of the next turn's `run`; one woken during a poll, when
+//!    the queue that polled it gives the core up.
 //! 2. Each turn's `run` picks the queue with work and the least virtual
 //!    runtime, runs its tasks in order, and moves to the next queue when
 //!    that one is empty, until the turn's slice is over or the task
@@ -22,7 +27,10 @@
 //!    turn then reaps the ring, so an I/O completion for a latency queue
 //!    is seen within that slice, and the queue (whose virtual runtime is
 //!    at the minimum after rule 3) runs next.
-//! 5. [`need_yield`](crate::need_yield) compares the clock against the
+//! 5. A turn ends after a `Latency::Matters` queue ran and other work
+//!    is ready, so the SQEs its tasks pushed (a reply) go to the kernel
+//!    before another queue's slice, not after it.
+//! 6. [`need_yield`](crate::need_yield) compares the clock against the
 //!    slice's end: the turn's end while `run` polls grouped tasks, a
 //!    slice of its own for each poll otherwise (the default-only runtime,
 //!    the `block_on` future).
@@ -331,28 +339,32 @@ impl Groups {
         }
     }
 
-    #[inline]
-    pub(crate) fn has_ready(&self) -> bool {
+    fn has_ready(&self) -> bool {
         self.ready.get() != 0
     }
 
-    /// Queues a woken task in its group, with the time (rule 1).
-    #[inline(never)]
-    pub(crate) fn push(&self, task: Notified) {
-        let now = Instant::now();
+    /// Moves the tasks on the executor's ring into their groups, stamped
+    /// `now` (rule 1).
+    fn sort_in(&self, exec: &Executor, now: Instant) {
+        if exec.queue.is_empty() {
+            return;
+        }
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
-        let index = task.group() as usize;
-        // A task's group lives while the task does (`live`).
-        let g = match inner.groups.get_mut(index) {
-            Some(g) => g,
-            None => &mut inner.groups[DEFAULT_GROUP as usize],
-        };
-        if g.ready.is_empty() {
-            g.vruntime = g.vruntime.max(inner.min_vruntime);
+        while let Some(task) = exec.queue.pop_front() {
+            let index = task.group() as usize;
+            // A task's group lives while the task does (`live`); a
+            // finished task left queued may outlive it.
+            let g = match inner.groups.get_mut(index) {
+                Some(g) => g,
+                None => &mut inner.groups[DEFAULT_GROUP as usize],
+            };
+            if g.ready.is_empty() {
+                g.vruntime = g.vruntime.max(inner.min_vruntime);
+            }
+            g.ready.push_back((task, now));
+            self.ready.set(self.ready.get() + 1);
         }
-        g.ready.push_back((task, now));
-        self.ready.set(self.ready.get() + 1);
     }
 
     /// The turn's slice (rule 4).
@@ -389,10 +401,14 @@ impl Groups {
         Some(t)
     }
 
-    /// Charges one turn of group `index` (rule 2).
-    fn charge(&self, index: usize, ran: Duration, s: Stats) {
+    /// Charges one turn of group `index` (rule 2); whether it is a
+    /// latency queue.
+    fn charge(&self, index: usize, ran: Duration, s: Stats) -> bool {
         let mut inner = self.inner.borrow_mut();
-        if let Some(g) = inner.groups.get_mut(index) {
+        let Some(g) = inner.groups.get_mut(index) else {
+            return false;
+        };
+        {
             let ns = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
             g.vruntime = g.vruntime.saturating_add(ns / u64::from(g.info.shares.0));
             g.stats.runs += s.runs;
@@ -401,20 +417,18 @@ impl Groups {
             g.stats.wakes += s.wakes;
             g.stats.max_delay_ns = g.stats.max_delay_ns.max(s.max_delay_ns);
         }
+        g.info.latency != Latency::NotImportant
     }
 
     /// Runs queues for one slice (the module doc); whether no task is
     /// ready now.
     pub(crate) fn run(&self, exec: &Executor, core: &Core, budget: u32) -> bool {
-        // Tasks queued before the first TaskQueue was made.
-        while let Some(t) = exec.queue.pop_front() {
-            self.push(t);
-        }
         let mut now = Instant::now();
         let end = now + self.slice();
         exec.turn_end.set(Some(end));
         let mut polls = 0;
         let done = 'turn: loop {
+            self.sort_in(exec, now);
             let Some(index) = self.pick() else {
                 break 'turn true;
             };
@@ -436,9 +450,12 @@ impl Groups {
                     break true;
                 }
             };
-            self.charge(index, now - start, s);
-            if over {
-                break 'turn !self.has_ready();
+            let latency = self.charge(index, now - start, s);
+            // After a latency queue, end the turn: the SQEs its tasks
+            // pushed (a reply's send) are submitted now, not after the
+            // next queue's slice (rule 5).
+            if over || (latency && (self.has_ready() || !exec.queue.is_empty())) {
+                break 'turn !self.has_ready() && exec.queue.is_empty();
             }
         };
         exec.turn_end.set(None);

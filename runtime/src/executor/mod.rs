@@ -5,9 +5,11 @@
 //! the task onto the local run queue; from another thread it goes through
 //! the remote queue and unparks the ring (see `driver::unpark`).
 //!
-//! A runtime with the default queue only runs one FIFO ring (`queue.rs`)
-//! and reads no clock; once it has a [`TaskQueue`], every push and every
-//! turn goes through the scheduler in `group.rs`.
+//! Every wake and spawn pushes onto one FIFO ring (`queue.rs`). A runtime
+//! with the default queue only runs that ring in order and reads no
+//! clock; once it has a [`TaskQueue`], each turn goes through the
+//! scheduler in `group.rs`, which sorts the ring's tasks into their
+//! queues.
 
 mod group;
 mod join;
@@ -44,9 +46,10 @@ pub(crate) trait Runnable: Send + Sync {
 
 /// The run queues and the registry of live tasks of one runtime.
 pub(crate) struct Executor {
-    /// The default queue while the runtime has no [`TaskQueue`].
+    /// The ready tasks: all of them while the runtime has no
+    /// [`TaskQueue`], those woken since the last pick otherwise.
     queue: LocalQueue,
-    /// Set by the first [`TaskQueue`]: pushes and turns go to `groups`.
+    /// Set by the first [`TaskQueue`]: turns go through `groups`.
     grouped: Cell<bool>,
     groups: group::Groups,
     /// Every task not yet finished, so shutdown can drop their futures on
@@ -57,10 +60,10 @@ pub(crate) struct Executor {
     pub(crate) polled: Cell<u64>,
     /// Polls of the `block_on` future.
     pub(crate) main_polled: Cell<u64>,
-    /// The end of the turn's slice while grouped tasks run (group.rs rule 5).
+    /// The end of the turn's slice while grouped tasks run (group.rs rule 6).
     turn_end: Cell<Option<Instant>>,
     /// The poll count when the current poll's own slice began, and its
-    /// end (group.rs rule 5).
+    /// end (group.rs rule 6).
     slice: Cell<(u64, Option<Instant>)>,
 }
 
@@ -118,15 +121,11 @@ impl Executor {
         JoinHandle::new(task)
     }
 
-    /// Queues a ready task: onto the default ring, or into its group once
-    /// the runtime has task queues. Every push goes through here.
+    /// Queues a ready task on the local ring. With task queues, `run`
+    /// moves the ring's tasks into their groups (group.rs rule 1).
     #[inline]
     pub(crate) fn push(&self, task: Notified) {
-        if self.grouped.get() {
-            self.groups.push(task);
-        } else {
-            self.queue.push_back(task);
-        }
+        self.queue.push_back(task);
     }
 
     /// Pushes a woken task onto its local run queue.
@@ -137,9 +136,10 @@ impl Executor {
 
     /// Runs up to `budget` tasks (one slice, when grouped). Returns
     /// whether no task is ready now.
+    #[inline]
     pub(crate) fn run(&self, core: &Core, budget: u32) -> bool {
         if self.grouped.get() {
-            return self.groups.run(self, core, budget);
+            return self.run_grouped(core, budget);
         }
         for _ in 0..budget {
             let Some(task) = self.queue.pop_front() else {
@@ -150,16 +150,17 @@ impl Executor {
         self.queue.is_empty()
     }
 
+    #[cold]
+    #[inline(never)]
+    fn run_grouped(&self, core: &Core, budget: u32) -> bool {
+        self.groups.run(self, core, budget)
+    }
+
     /// Polls one task: the one place the executor does.
     #[inline(always)]
     fn poll(&self, task: Notified, core: &Core) {
         self.polled.set(self.polled.get() + 1);
         task.run(core);
-    }
-
-    #[inline]
-    pub(crate) fn has_ready(&self) -> bool {
-        !self.queue.is_empty() || self.groups.has_ready()
     }
 
     pub(crate) fn extend_queue(&self, tasks: &mut Vec<Notified>) {
@@ -177,7 +178,7 @@ impl Executor {
         drop(task);
     }
 
-    /// Whether the running task should yield (group.rs rule 5).
+    /// Whether the running task should yield (group.rs rule 6).
     pub(crate) fn need_yield(&self) -> bool {
         let now = Instant::now();
         if let Some(end) = self.turn_end.get() {
