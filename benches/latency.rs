@@ -17,7 +17,8 @@
 //!   Latency::Matters(1 ms))`, the hasher in `("bulk", Shares(100),
 //!   NotImportant)`, yielding with `yield_if_needed().await`;
 //! - glommio: the same two task queues (`create_task_queue`,
-//!   `spawn_local_into`) and `glommio::yield_if_needed().await`;
+//!   `spawn_local_into`) and `glommio::yield_if_needed().await`, with
+//!   its preempt timer at 500 µs (coring's slice; its default is 100 ms);
 //! - tokio: no task queues; the hasher yields (`yield_now`) once 500 µs
 //!   have passed since its last yield, coring's slice.
 //!
@@ -397,7 +398,11 @@ fn glommio_server(bulk: bool) -> io::Result<()> {
     fn gerr(e: impl std::fmt::Display) -> io::Error {
         io::Error::other(e.to_string())
     }
+    // glommio checks for I/O when its preempt timer fires (100 ms by
+    // default) or when a task returns Pending: the same 500 µs as
+    // coring's slice.
     let ex = glommio::LocalExecutorBuilder::default()
+        .preempt_timer(BUDGET / 2)
         .make()
         .map_err(gerr)?;
     ex.run(async move {

@@ -354,12 +354,11 @@ fn a_dropped_queue_is_forgotten_once_its_tasks_are_done() {
         drop(q);
         assert_eq!(h.await.unwrap(), 1);
         let _next = TaskQueue::new("next", Shares(1), Latency::NotImportant).unwrap();
-        let names: Vec<String> = coring::metrics()
-            .queues
-            .into_iter()
-            .map(|q| q.name)
-            .collect();
+        let queues = coring::metrics().queues;
+        let names: Vec<&str> = queues.iter().map(|q| q.name.as_str()).collect();
         assert_eq!(names, ["default", "next"]);
+        // The forgotten queue's poll is not counted as the default queue's.
+        assert_eq!(queues[0].tasks_run, 0, "{queues:?}");
     });
 }
 

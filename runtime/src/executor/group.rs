@@ -268,6 +268,8 @@ struct Inner {
     groups: Slab<Group>,
     /// Rule 3.
     min_vruntime: u64,
+    /// Polls counted by queues that were forgotten since.
+    retired_runs: u64,
 }
 
 impl Groups {
@@ -304,6 +306,7 @@ impl Groups {
         let mut leftovers = Vec::new();
         for i in unused {
             let g = inner.groups.remove(i);
+            inner.retired_runs += g.stats.runs;
             leftovers.extend(g.ready.into_iter().map(|(t, _)| t));
         }
         let entry = inner.groups.vacant_entry();
@@ -504,14 +507,12 @@ impl Groups {
             .collect()
     }
 
-    /// Polls of grouped tasks counted in the groups' stats.
+    /// Polls of grouped tasks counted in the groups' stats, forgotten
+    /// queues' included.
     pub(crate) fn runs(&self) -> u64 {
-        self.inner
-            .borrow()
-            .groups
-            .iter()
-            .map(|(_, g)| g.stats.runs)
-            .sum()
+        let inner = self.inner.borrow();
+        let live: u64 = inner.groups.iter().map(|(_, g)| g.stats.runs).sum();
+        inner.retired_runs + live
     }
 }
 
