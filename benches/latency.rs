@@ -5,6 +5,7 @@
 //! cargo bench -p coring-bench --bench latency                   # 5 repeats, 3 s each
 //! cargo bench -p coring-bench --bench latency -- --repeats 9 --secs 3 --conns 4
 //! cargo bench -p coring-bench --bench latency -- --repeats 1 --secs 0.5   # a quick look
+//! cargo bench -p coring-bench --bench latency -- --only coring,glommio
 //! ```
 //!
 //! Each server runs in a child process (this binary with `--serve KIND
@@ -18,7 +19,8 @@
 //!   NotImportant)`, yielding with `yield_if_needed().await`;
 //! - glommio: the same two task queues (`create_task_queue`,
 //!   `spawn_local_into`) and `glommio::yield_if_needed().await`, with
-//!   its preempt timer at 500 µs (coring's slice; its default is 100 ms);
+//!   its default preempt timer (100 ms: shorter ones, 500 µs or 1 ms,
+//!   stalled glommio 0.9's server for over 10 s on the project's VM);
 //! - tokio: no task queues; the hasher yields (`yield_now`) once 500 µs
 //!   have passed since its last yield, coring's slice.
 //!
@@ -74,12 +76,18 @@ fn main() {
     let repeats = opt("--repeats", 5.0) as usize;
     let secs = opt("--secs", 3.0);
     let conns = opt("--conns", 4.0) as usize;
+    let only: Vec<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(Vec::new, |v| v.split(',').map(str::to_string).collect());
     if let Err(e) = common::pin_to_cpu(1) {
         eprintln!("warning: could not pin the client to CPU 1: {e}");
     }
     // results[kind][load] = one Run per repeat.
     let mut results: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); LOADS.len()]; KINDS.len()];
     let cells: Vec<(usize, usize)> = (0..KINDS.len())
+        .filter(|&k| only.is_empty() || only.iter().any(|o| o == KINDS[k]))
         .flat_map(|k| (0..LOADS.len()).map(move |l| (k, l)))
         .collect();
     for r in 0..repeats {
@@ -127,6 +135,9 @@ fn report(results: &[Vec<Vec<Run>>], repeats: usize, secs: f64, conns: usize) {
     for (k, kind) in KINDS.iter().enumerate() {
         for (l, load) in LOADS.iter().enumerate() {
             let runs = &results[k][l];
+            if runs.is_empty() {
+                continue;
+            }
             println!(
                 "{:<8} {:<5} {:>9.1} {:>9.1} {:>9.1} {:>11}",
                 kind,
@@ -161,6 +172,8 @@ fn measure(kind: &str, load: &str, secs: f64, conns: usize) -> io::Result<Run> {
             .map(|_| {
                 let s = TcpStream::connect(server.addr)?;
                 s.set_nodelay(true)?;
+                // A stuck server fails the run instead of hanging it.
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
                 Ok(s)
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -311,24 +324,8 @@ impl Hasher {
 }
 
 fn coring_server(bulk: bool) -> io::Result<()> {
-    use coring::net::{TcpListener, TcpStream};
+    use coring::net::TcpListener;
     use coring::{Latency, Shares, TaskQueue};
-    async fn conn(stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let mut buf = Vec::with_capacity(MSG * 4);
-        loop {
-            let (res, b) = stream.read(buf).await;
-            if !matches!(res, Ok(n) if n > 0) {
-                return;
-            }
-            let (res, mut b) = stream.write_all(b).await;
-            if res.is_err() {
-                return;
-            }
-            b.clear();
-            buf = b;
-        }
-    }
     coring::start(async move {
         let echo = TaskQueue::new("echo", Shares(1000), Latency::Matters(BUDGET))?;
         let background = TaskQueue::new("bulk", Shares(100), Latency::NotImportant)?;
@@ -346,13 +343,12 @@ fn coring_server(bulk: bool) -> io::Result<()> {
         let mut incoming = listener.incoming();
         loop {
             let stream = incoming.accept().await?;
-            let _detached = coring::spawn_into(&echo, conn(stream));
+            let _detached = coring::spawn_into(&echo, common::echo::coring(stream, MSG * 4));
         }
     })?
 }
 
 fn tokio_server(bulk: bool) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -373,36 +369,21 @@ fn tokio_server(bulk: bool) -> io::Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         announce(listener.local_addr()?)?;
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let mut buf = vec![0u8; MSG * 4];
-                loop {
-                    let n = match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if stream.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(common::echo::tokio(stream, MSG * 4));
         }
     })
 }
 
 fn glommio_server(bulk: bool) -> io::Result<()> {
-    use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use glommio::{Latency, Shares};
     // glommio's error holds a `dyn Any + Send` (not `Sync`): keep its text.
     fn gerr(e: impl std::fmt::Display) -> io::Error {
         io::Error::other(e.to_string())
     }
-    // glommio checks for I/O when its preempt timer fires (100 ms by
-    // default) or when a task returns Pending: the same 500 µs as
-    // coring's slice.
+    // The default preempt timer (100 ms): with `preempt_timer(500 µs)`
+    // or `(1 ms)` glommio 0.9's server stalled for over 10 s here.
     let ex = glommio::LocalExecutorBuilder::default()
-        .preempt_timer(BUDGET / 2)
         .make()
         .map_err(gerr)?;
     ex.run(async move {
@@ -426,25 +407,10 @@ fn glommio_server(bulk: bool) -> io::Result<()> {
         let listener = glommio::net::TcpListener::bind("127.0.0.1:0").map_err(gerr)?;
         announce(listener.local_addr().map_err(gerr)?)?;
         loop {
-            let mut stream = listener.accept().await.map_err(gerr)?;
-            glommio::spawn_local_into(
-                async move {
-                    let _ = stream.set_nodelay(true);
-                    let mut buf = vec![0u8; MSG * 4];
-                    loop {
-                        let n = match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        if stream.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                },
-                echo,
-            )
-            .map_err(gerr)?
-            .detach();
+            let stream = listener.accept().await.map_err(gerr)?;
+            glommio::spawn_local_into(common::echo::glommio(stream, MSG * 4), echo)
+                .map_err(gerr)?
+                .detach();
         }
     })
 }
