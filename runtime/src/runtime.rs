@@ -327,6 +327,26 @@ impl Core {
         }
     }
 
+    /// Whether work waits outside the run queue: completions to reap, a
+    /// remote wake or job, an expired timer. For the scheduler's early
+    /// end of a slice (`executor/group.rs`); never blocks, never borrows
+    /// what is borrowed.
+    pub(crate) fn has_pending_work(&self, now: Instant) -> bool {
+        if self.shared.has_pending() {
+            return true;
+        }
+        if let Ok(mut d) = self.driver.try_borrow_mut() {
+            if d.has_pending() || !d.reaped.is_empty() {
+                return true;
+            }
+        }
+        self.timers
+            .try_borrow()
+            .ok()
+            .and_then(|t| t.next_deadline())
+            .is_some_and(|d| d <= now)
+    }
+
     pub(crate) fn backend(&self) -> &BackendInfo {
         &self.backend
     }

@@ -27,11 +27,20 @@
 //!    turn then reaps the ring, so an I/O completion for a latency queue
 //!    is seen within that slice, and the queue (whose virtual runtime is
 //!    at the minimum after rule 3) runs next.
-//! 5. A turn ends after a `Latency::Matters` queue ran and other work
-//!    is ready, so the SQEs its tasks pushed (a reply) go to the kernel
-//!    before another queue's slice, not after it.
+//! 5. While a `Latency::Matters` queue has live tasks, another queue's
+//!    slice also ends once it has run [`GRAIN`] and work waits outside
+//!    the run queue: completions the kernel holds for the ring
+//!    (IORING_SQ_TASKRUN, or CQEs in the ring), a remote wake, an expired
+//!    timer (`Core::has_pending_work`, a few loads). `run` checks after
+//!    each poll and `need_yield` on each call, so the turn reaps soon
+//!    after the I/O a latency queue waits for arrives, not a slice later.
+//!    On the epoll backend completions only show in an enter, so there
+//!    only remote wakes and timers count. A turn also ends after a
+//!    latency queue ran while other work is ready, so the SQEs its tasks
+//!    pushed (a reply) go to the kernel before another queue's slice.
 //! 6. [`need_yield`](crate::need_yield) compares the clock against the
-//!    slice's end: the turn's end while `run` polls grouped tasks, a
+//!    slice's end (and checks rule 5's waiting work): the turn's end
+//!    while `run` polls grouped tasks, a
 //!    slice of its own for each poll otherwise (the default-only runtime,
 //!    the `block_on` future).
 
@@ -50,6 +59,11 @@ use std::time::{Duration, Instant};
 /// How long a task may run before [`need_yield`](crate::need_yield)
 /// turns true, and how long one turn runs queues when several exist.
 pub(crate) const SLICE: Duration = Duration::from_micros(500);
+
+/// While a latency queue has live tasks, how long another queue runs at
+/// least before pending I/O, a remote wake or an expired timer ends its
+/// slice early (rule 5).
+pub(crate) const GRAIN: Duration = Duration::from_micros(50);
 
 /// The default queue's shares.
 pub(crate) const DEFAULT_SHARES: u32 = 1000;
@@ -370,8 +384,9 @@ impl Groups {
         }
     }
 
-    /// The turn's slice (rule 4).
-    fn slice(&self) -> Duration {
+    /// The turn's slice (rule 4), and whether a latency queue has live
+    /// tasks (rule 5).
+    fn slice(&self) -> (Duration, bool) {
         let inner = self.inner.borrow();
         inner
             .groups
@@ -380,21 +395,22 @@ impl Groups {
                 Latency::Matters(d) if g.live > 0 => Some(d / 2),
                 _ => None,
             })
-            .fold(SLICE, Duration::min)
+            .fold((SLICE, false), |(s, _), d| (s.min(d), true))
     }
 
     /// The group with work and the least virtual runtime (a latency queue
-    /// first on a tie), which sets the minimum (rule 3).
-    fn pick(&self) -> Option<usize> {
+    /// first on a tie), which sets the minimum (rule 3); and whether it
+    /// is a latency queue.
+    fn pick(&self) -> Option<(usize, bool)> {
         let mut inner = self.inner.borrow_mut();
-        let (i, v) = inner
+        let (i, v, latency) = inner
             .groups
             .iter()
             .filter(|(_, g)| !g.ready.is_empty())
             .min_by_key(|(_, g)| (g.vruntime, g.info.latency == Latency::NotImportant))
-            .map(|(i, g)| (i, g.vruntime))?;
+            .map(|(i, g)| (i, g.vruntime, g.info.latency != Latency::NotImportant))?;
         inner.min_vruntime = inner.min_vruntime.max(v);
-        Some(i)
+        Some((i, latency))
     }
 
     fn pop(&self, index: usize) -> Option<(Notified, Instant)> {
@@ -404,14 +420,10 @@ impl Groups {
         Some(t)
     }
 
-    /// Charges one turn of group `index` (rule 2); whether it is a
-    /// latency queue.
-    fn charge(&self, index: usize, ran: Duration, s: Stats) -> bool {
+    /// Charges one turn of group `index` (rule 2).
+    fn charge(&self, index: usize, ran: Duration, s: Stats) {
         let mut inner = self.inner.borrow_mut();
-        let Some(g) = inner.groups.get_mut(index) else {
-            return false;
-        };
-        {
+        if let Some(g) = inner.groups.get_mut(index) {
             let ns = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
             g.vruntime = g.vruntime.saturating_add(ns / u64::from(g.info.shares.0));
             g.stats.runs += s.runs;
@@ -420,22 +432,24 @@ impl Groups {
             g.stats.wakes += s.wakes;
             g.stats.max_delay_ns = g.stats.max_delay_ns.max(s.max_delay_ns);
         }
-        g.info.latency != Latency::NotImportant
     }
 
     /// Runs queues for one slice (the module doc); whether no task is
     /// ready now.
     pub(crate) fn run(&self, exec: &Executor, core: &Core, budget: u32) -> bool {
         let mut now = Instant::now();
-        let end = now + self.slice();
+        let (slice, latency_live) = self.slice();
+        let end = now + slice;
         exec.turn_end.set(Some(end));
         let mut polls = 0;
         let done = 'turn: loop {
             self.sort_in(exec, now);
-            let Some(index) = self.pick() else {
+            let Some((index, latency)) = self.pick() else {
                 break 'turn true;
             };
             let start = now;
+            let preempt = (latency_live && !latency).then(|| start + GRAIN);
+            exec.preempt_after.set(preempt);
             let mut s = Stats::default();
             let over = loop {
                 let Some((task, queued)) = self.pop(index) else {
@@ -449,11 +463,14 @@ impl Groups {
                 s.runs += 1;
                 polls += 1;
                 now = Instant::now();
-                if now >= end || polls >= budget {
+                if now >= end
+                    || polls >= budget
+                    || preempt.is_some_and(|p| now >= p && core.has_pending_work(now))
+                {
                     break true;
                 }
             };
-            let latency = self.charge(index, now - start, s);
+            self.charge(index, now - start, s);
             // After a latency queue, end the turn: the SQEs its tasks
             // pushed (a reply's send) are submitted now, not after the
             // next queue's slice (rule 5).
@@ -462,6 +479,7 @@ impl Groups {
             }
         };
         exec.turn_end.set(None);
+        exec.preempt_after.set(None);
         done
     }
 

@@ -62,6 +62,9 @@ pub(crate) struct Executor {
     pub(crate) main_polled: Cell<u64>,
     /// The end of the turn's slice while grouped tasks run (group.rs rule 6).
     turn_end: Cell<Option<Instant>>,
+    /// When the running queue's slice may end early for waiting work
+    /// (group.rs rule 5).
+    preempt_after: Cell<Option<Instant>>,
     /// The poll count when the current poll's own slice began, and its
     /// end (group.rs rule 6).
     slice: Cell<(u64, Option<Instant>)>,
@@ -78,6 +81,7 @@ impl Executor {
             polled: Cell::new(0),
             main_polled: Cell::new(0),
             turn_end: Cell::new(None),
+            preempt_after: Cell::new(None),
             slice: Cell::new((u64::MAX, None)),
         }
     }
@@ -179,10 +183,14 @@ impl Executor {
     }
 
     /// Whether the running task should yield (group.rs rule 6).
-    pub(crate) fn need_yield(&self) -> bool {
+    pub(crate) fn need_yield(&self, core: &Core) -> bool {
         let now = Instant::now();
         if let Some(end) = self.turn_end.get() {
-            return now >= end;
+            return now >= end
+                || self
+                    .preempt_after
+                    .get()
+                    .is_some_and(|p| now >= p && core.has_pending_work(now));
         }
         let key = self.polled.get().wrapping_add(self.main_polled.get());
         match self.slice.get() {

@@ -43,7 +43,9 @@ impl Future for YieldNow {
 /// long calls it between steps (or awaits [`yield_if_needed`]) so the
 /// core's I/O and its other tasks and [task queues](crate::TaskQueue)
 /// get their turn. The slice is 500 µs, shorter while a queue with
-/// `Latency::Matters` has tasks (half its budget).
+/// `Latency::Matters` has tasks (half its budget); while such a queue has
+/// tasks, a task of another queue is also told to yield once it has run
+/// 50 µs and I/O completions, a remote wake or an expired timer wait.
 ///
 /// `false` outside a runtime.
 ///
@@ -63,7 +65,7 @@ impl Future for YieldNow {
 /// .unwrap();
 /// ```
 pub fn need_yield() -> bool {
-    crate::context::try_with_core(|core| core.executor.need_yield()).unwrap_or(false)
+    crate::context::try_with_core(|core| core.executor.need_yield(core)).unwrap_or(false)
 }
 
 /// Yields (as [`yield_now`]) if [`need_yield`] says so when first
