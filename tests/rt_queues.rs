@@ -4,6 +4,8 @@
 //! queue, `need_yield` on a default-only runtime, bad input, queues made
 //! on every core of `coring::cores`, and `!Send` asserted at compile time.
 //!
+//! A latency queue's I/O and timers end a bulk queue's slice early.
+//!
 //! The timing checks read the figures the executor keeps
 //! (`Metrics::queues`) or this thread's CPU time, not wall-clock
 //! throughput: on a busy host the kernel takes the CPU away from the
@@ -185,16 +187,95 @@ fn latency_queue_runs_within_its_budget_beside_bulk_work() {
             "bulk ran only {:?} of ~{window:?}: the core was not saturated",
             qb.run_time
         );
+        // A slice is 500 µs; an expired timer ends it after 50 µs.
         let bound = match support::emulated() {
             Some(why) => {
-                println!("emulated: p99 bound 10 ms instead of 3 ms: {why}");
-                Duration::from_millis(10)
+                println!("emulated: p99 bound 3 ms instead of 300 µs: {why}");
+                Duration::from_millis(3)
             }
-            None => Duration::from_millis(3),
+            None => Duration::from_micros(300),
         };
         assert!(
             c99 < bound,
             "p99 wake-to-run {c99:?} (core CPU time) is over {bound:?}"
+        );
+    });
+}
+
+#[test]
+fn io_for_a_latency_queue_ends_another_queues_slice_early() {
+    if support::skip_on_epoll("a peek at pending completions") {
+        return;
+    }
+    let _serial = serial();
+    support::run(60, async {
+        let fast = TaskQueue::new(
+            "fast",
+            Shares(100),
+            Latency::Matters(Duration::from_millis(1)),
+        )
+        .unwrap();
+        let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant).unwrap();
+        let stop = Rc::new(Cell::new(false));
+        let units = Rc::new(Cell::new(0));
+        let workers: Vec<_> = (0..3)
+            .map(|_| coring::spawn_into(&bulk, busy(stop.clone(), units.clone())))
+            .collect();
+        let rounds = 300;
+        let (rx, tx) = support::coring_pipe();
+        // Waits for the reader's first poll, then writes a byte every 2 ms.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            ready_rx.recv().unwrap();
+            (0..rounds)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_millis(2));
+                    let t = Instant::now();
+                    support::write_to(&tx, &[1]);
+                    t
+                })
+                .collect::<Vec<_>>()
+        });
+        let reader = coring::spawn_into(&fast, async move {
+            ready_tx.send(()).unwrap();
+            let mut got = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let (n, _) = coring::io::read(&rx, vec![0u8; 1]).await;
+                assert_eq!(n.unwrap(), 1);
+                got.push(Instant::now());
+            }
+            got
+        });
+        let got = reader.await.unwrap();
+        stop.set(true);
+        for w in workers {
+            w.await.unwrap();
+        }
+        let sent = writer.join().unwrap();
+        let mut delay: Vec<Duration> = got.iter().zip(&sent).map(|(g, s)| *g - *s).collect();
+        delay.sort();
+        let (p50, p99, max) = percentiles(&delay);
+        let bulk_ran = queue(&coring::metrics(), "bulk").run_time;
+        println!(
+            "pipe write to read in 'fast' over {rounds} bytes: p50 {p50:?} p99 {p99:?} max {max:?} \
+             (wall clock, across threads); bulk ran {bulk_ran:?} ({} units)",
+            units.get()
+        );
+        assert!(
+            bulk_ran > Duration::from_millis(2) * rounds as u32 / 2,
+            "bulk ran only {bulk_ran:?}: the core was not saturated"
+        );
+        // A slice is 500 µs; the completion ends it after 50 µs.
+        let bound = match support::emulated() {
+            Some(why) => {
+                println!("emulated: p50 bound 2.5 ms instead of 250 µs: {why}");
+                Duration::from_micros(2500)
+            }
+            None => Duration::from_micros(250),
+        };
+        assert!(
+            p50 < bound,
+            "median write-to-read {p50:?} is over {bound:?}"
         );
     });
 }
