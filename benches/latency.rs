@@ -30,8 +30,9 @@
 //! interleaved, in an order rotated each repeat, each run on a fresh
 //! server. Reported per cell: the medians over repeats of p50, p99 and
 //! p99.9, the hasher's chunks per second (from the server's `CHUNKS n`
-//! lines), and per contender the paired ratio of its bulk p99 to its
-//! idle p99.
+//! lines), the runs that failed (a server that did not answer for 10 s),
+//! and the paired ratios of p99s: each contender's bulk to its idle, and
+//! coring's bulk to each peer's.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -84,8 +85,10 @@ fn main() {
     if let Err(e) = common::pin_to_cpu(1) {
         eprintln!("warning: could not pin the client to CPU 1: {e}");
     }
-    // results[kind][load] = one Run per repeat.
-    let mut results: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); LOADS.len()]; KINDS.len()];
+    // results[kind][load][repeat]: None for a run that failed.
+    let mut results: Vec<Vec<Vec<Option<Run>>>> =
+        vec![vec![vec![None; repeats]; LOADS.len()]; KINDS.len()];
+    let mut failures = vec![vec![0usize; LOADS.len()]; KINDS.len()];
     let cells: Vec<(usize, usize)> = (0..KINDS.len())
         .filter(|&k| only.is_empty() || only.iter().any(|o| o == KINDS[k]))
         .flat_map(|k| (0..LOADS.len()).map(move |l| (k, l)))
@@ -93,8 +96,15 @@ fn main() {
     for r in 0..repeats {
         for j in 0..cells.len() {
             let (k, l) = cells[(j + r) % cells.len()];
-            let run = measure(KINDS[k], LOADS[l], secs, conns)
-                .unwrap_or_else(|e| panic!("{} {}: {e}", KINDS[k], LOADS[l]));
+            let run = match measure(KINDS[k], LOADS[l], secs, conns) {
+                Ok(run) => run,
+                Err(e) => {
+                    // Counted and reported, not retried: a stall is a result.
+                    eprintln!("repeat {r} {:<8} {:<5} FAILED: {e}", KINDS[k], LOADS[l]);
+                    failures[k][l] += 1;
+                    continue;
+                }
+            };
             eprintln!(
                 "repeat {r} {:<8} {:<5} p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs  chunks/s {}",
                 KINDS[k],
@@ -104,10 +114,10 @@ fn main() {
                 run.p999,
                 common::fmt_rate(run.chunks_per_sec)
             );
-            results[k][l].push(run);
+            results[k][l][r] = Some(run);
         }
     }
-    report(&results, repeats, secs, conns);
+    report(&results, &failures, repeats, secs, conns);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -123,40 +133,55 @@ fn median(v: impl Iterator<Item = f64>) -> f64 {
     common::summarize(&v).map_or(f64::NAN, |s| s.median)
 }
 
-fn report(results: &[Vec<Vec<Run>>], repeats: usize, secs: f64, conns: usize) {
+fn report(
+    results: &[Vec<Vec<Option<Run>>>],
+    failures: &[Vec<usize>],
+    repeats: usize,
+    secs: f64,
+    conns: usize,
+) {
     println!(
         "\necho latency, 64 B, {conns} connections, {secs} s per run, {repeats} repeats \
          (medians over repeats; µs)"
     );
     println!(
-        "{:<8} {:<5} {:>9} {:>9} {:>9} {:>11}",
-        "server", "load", "p50", "p99", "p99.9", "chunks/s"
+        "{:<8} {:<5} {:>9} {:>9} {:>9} {:>11} {:>7}",
+        "server", "load", "p50", "p99", "p99.9", "chunks/s", "failed"
     );
     for (k, kind) in KINDS.iter().enumerate() {
         for (l, load) in LOADS.iter().enumerate() {
-            let runs = &results[k][l];
-            if runs.is_empty() {
+            let runs: Vec<Run> = results[k][l].iter().flatten().copied().collect();
+            if runs.is_empty() && failures[k][l] == 0 {
                 continue;
             }
             println!(
-                "{:<8} {:<5} {:>9.1} {:>9.1} {:>9.1} {:>11}",
+                "{:<8} {:<5} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>7}",
                 kind,
                 load,
                 median(runs.iter().map(|r| r.p50)),
                 median(runs.iter().map(|r| r.p99)),
                 median(runs.iter().map(|r| r.p999)),
                 common::fmt_rate(median(runs.iter().map(|r| r.chunks_per_sec))),
+                failures[k][l],
             );
         }
     }
     println!("\npaired ratios (median over repeats)");
-    let p99 = |k: usize, l: usize| results[k][l].iter().map(|r| r.p99).collect::<Vec<_>>();
+    // The repeats where both cells ran.
+    let paired = |a: (usize, usize), b: (usize, usize)| {
+        let (x, y): (Vec<f64>, Vec<f64>) = results[a.0][a.1]
+            .iter()
+            .zip(&results[b.0][b.1])
+            .filter_map(|(x, y)| Some((x.as_ref()?.p99, y.as_ref()?.p99)))
+            .unzip();
+        common::paired_ratio(&x, &y).unwrap_or(f64::NAN)
+    };
     for (k, kind) in KINDS.iter().enumerate() {
-        let r = common::paired_ratio(&p99(k, 1), &p99(k, 0)).unwrap_or(f64::NAN);
+        let r = paired((k, 1), (k, 0));
         println!("{kind:<8} bulk p99 / idle p99: {r:.2}");
     }
     for (k, kind) in KINDS.iter().enumerate().skip(1) {
-        let r = common::paired_ratio(&p99(0, 1), &p99(k, 1)).unwrap_or(f64::NAN);
+        let r = paired((0, 1), (k, 1));
         println!("coring bulk p99 / {kind} bulk p99: {r:.2}");
     }
 }
