@@ -29,8 +29,9 @@
 //! round trip, after a 0.5 s warm-up. Contenders and loads are
 //! interleaved, in an order rotated each repeat, each run on a fresh
 //! server. Reported per cell: the medians over repeats of p50, p99 and
-//! p99.9, the hasher's chunks per second (from the server's `CHUNKS n`
-//! lines), the runs that failed (a server that did not answer for 10 s),
+//! p99.9, round trips per second (a server that answers sooner serves
+//! more, and has less of the core left for the hasher), the hasher's
+//! chunks per second (from the server's `CHUNKS n` lines), the runs that failed (a server that did not answer for 10 s),
 //! and the paired ratios of p99s: each contender's bulk to its idle, and
 //! coring's bulk to each peer's.
 
@@ -106,12 +107,14 @@ fn main() {
                 }
             };
             eprintln!(
-                "repeat {r} {:<8} {:<5} p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs  chunks/s {}",
+                "repeat {r} {:<8} {:<5} p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs  \
+                 round trips/s {}  chunks/s {}",
                 KINDS[k],
                 LOADS[l],
                 run.p50,
                 run.p99,
                 run.p999,
+                common::fmt_rate(run.rtt_per_sec),
                 common::fmt_rate(run.chunks_per_sec)
             );
             results[k][l][r] = Some(run);
@@ -125,6 +128,9 @@ struct Run {
     p50: f64,
     p99: f64,
     p999: f64,
+    /// Round trips per second (the client keeps one in flight per
+    /// connection, so a faster server serves more).
+    rtt_per_sec: f64,
     chunks_per_sec: f64,
 }
 
@@ -145,8 +151,8 @@ fn report(
          (medians over repeats; µs)"
     );
     println!(
-        "{:<8} {:<5} {:>9} {:>9} {:>9} {:>11} {:>7}",
-        "server", "load", "p50", "p99", "p99.9", "chunks/s", "failed"
+        "{:<8} {:<5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "server", "load", "p50", "p99", "p99.9", "rtt/s", "chunks/s", "failed"
     );
     for (k, kind) in KINDS.iter().enumerate() {
         for (l, load) in LOADS.iter().enumerate() {
@@ -155,12 +161,13 @@ fn report(
                 continue;
             }
             println!(
-                "{:<8} {:<5} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>7}",
+                "{:<8} {:<5} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>9} {:>7}",
                 kind,
                 load,
                 median(runs.iter().map(|r| r.p50)),
                 median(runs.iter().map(|r| r.p99)),
                 median(runs.iter().map(|r| r.p999)),
+                common::fmt_rate(median(runs.iter().map(|r| r.rtt_per_sec))),
                 common::fmt_rate(median(runs.iter().map(|r| r.chunks_per_sec))),
                 failures[k][l],
             );
@@ -206,7 +213,9 @@ fn measure(kind: &str, load: &str, secs: f64, conns: usize) -> io::Result<Run> {
         let (c0, t0) = (server.chunks.load(Ordering::Relaxed), Instant::now());
         let mut rtts = round_trips(&mut streams, Duration::from_secs_f64(secs))?;
         let chunks = server.chunks.load(Ordering::Relaxed) - c0;
-        let chunks_per_sec = chunks as f64 / t0.elapsed().as_secs_f64();
+        let elapsed = t0.elapsed().as_secs_f64();
+        let chunks_per_sec = chunks as f64 / elapsed;
+        let rtt_per_sec = rtts.len() as f64 / elapsed;
         rtts.sort_unstable();
         let pct = |q: f64| {
             let i = ((rtts.len() as f64 * q) as usize).min(rtts.len() - 1);
@@ -216,6 +225,7 @@ fn measure(kind: &str, load: &str, secs: f64, conns: usize) -> io::Result<Run> {
             p50: pct(0.50),
             p99: pct(0.99),
             p999: pct(0.999),
+            rtt_per_sec,
             chunks_per_sec,
         })
     })();

@@ -40,9 +40,8 @@
 //!    pushed (a reply) go to the kernel before another queue's slice.
 //! 6. [`need_yield`](crate::need_yield) compares the clock against the
 //!    slice's end (and checks rule 5's waiting work): the turn's end
-//!    while `run` polls grouped tasks, a
-//!    slice of its own for each poll otherwise (the default-only runtime,
-//!    the `block_on` future).
+//!    while `run` polls grouped tasks, a slice of its own for each poll
+//!    otherwise (the default-only runtime, the `block_on` future).
 
 use super::{Executor, Notified};
 use crate::context;
