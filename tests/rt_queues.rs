@@ -187,13 +187,15 @@ fn latency_queue_runs_within_its_budget_beside_bulk_work() {
             "bulk ran only {:?} of ~{window:?}: the core was not saturated",
             qb.run_time
         );
-        // A slice is 500 µs; an expired timer ends it after 50 µs.
+        // The budget is 1 ms (a slice is 500 µs, and an expired timer ends
+        // it after 50 µs); CPU time on a shared VM can include time the
+        // host took (steal), hence 2 ms.
         let bound = match support::emulated() {
             Some(why) => {
-                println!("emulated: p99 bound 3 ms instead of 300 µs: {why}");
-                Duration::from_millis(3)
+                println!("emulated: p99 bound 10 ms instead of 2 ms: {why}");
+                Duration::from_millis(10)
             }
-            None => Duration::from_micros(300),
+            None => Duration::from_millis(2),
         };
         assert!(
             c99 < bound,
@@ -316,6 +318,7 @@ fn a_queue_that_idled_cannot_hoard_the_core() {
 
 #[test]
 fn a_panicking_task_does_not_stall_its_queue() {
+    let _serial = serial();
     support::run(30, async {
         let q = TaskQueue::new("q", Shares(10), Latency::NotImportant).unwrap();
         let bulk = TaskQueue::new("bulk", Shares(10), Latency::NotImportant).unwrap();
@@ -357,6 +360,7 @@ fn a_panicking_task_does_not_stall_its_queue() {
 
 #[test]
 fn need_yield_on_a_runtime_with_the_default_queue_only() {
+    let _serial = serial();
     assert!(!coring::need_yield(), "outside a runtime");
     support::run(30, async {
         let h = coring::spawn(async {

@@ -17,11 +17,12 @@ pub(crate) mod oneshot;
 mod queue;
 pub mod state;
 mod task;
+mod task_queue;
 mod yield_now;
 
-pub use group::{Latency, QueueMetrics, Shares, TaskQueue};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use task::{clone_waker, wake_local, Notified};
+pub use task_queue::{Latency, QueueMetrics, Shares, TaskQueue};
 pub use yield_now::{need_yield, yield_if_needed, yield_now, YieldIfNeeded, YieldNow};
 
 use crate::driver::unpark::Shared;
