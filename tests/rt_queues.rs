@@ -61,6 +61,50 @@ async fn busy(stop: Rc<Cell<bool>>, units: Rc<Cell<u64>>) {
     }
 }
 
+/// CPU-bound tasks ([`busy`]) in one queue, stopped together.
+struct Bulk {
+    stop: Rc<Cell<bool>>,
+    units: Rc<Cell<u64>>,
+    workers: Vec<coring::JoinHandle<()>>,
+}
+
+impl Bulk {
+    fn start(queue: &TaskQueue, tasks: usize) -> Bulk {
+        let stop = Rc::new(Cell::new(false));
+        let units = Rc::new(Cell::new(0));
+        let workers = (0..tasks)
+            .map(|_| coring::spawn_into(queue, busy(stop.clone(), units.clone())))
+            .collect();
+        Bulk {
+            stop,
+            units,
+            workers,
+        }
+    }
+
+    /// Stops the tasks; the work units they did.
+    async fn stop(self) -> u64 {
+        self.stop.set(true);
+        for w in self.workers {
+            w.await.unwrap();
+        }
+        self.units.get()
+    }
+}
+
+/// The latency tests' queues: "fast" (`Latency::Matters(1 ms)`) and
+/// "bulk", with three CPU-bound tasks started in bulk.
+fn fast_beside_bulk() -> (TaskQueue, Bulk) {
+    let fast = TaskQueue::new(
+        "fast",
+        Shares(100),
+        Latency::Matters(Duration::from_millis(1)),
+    )
+    .unwrap();
+    let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant).unwrap();
+    (fast, Bulk::start(&bulk, 3))
+}
+
 fn queue<'a>(m: &'a coring::Metrics, name: &str) -> &'a QueueMetrics {
     m.queues
         .iter()
@@ -146,27 +190,13 @@ fn percentiles(v: &[Duration]) -> (Duration, Duration, Duration) {
 fn latency_queue_runs_within_its_budget_beside_bulk_work() {
     let _serial = serial();
     support::run(60, async {
-        let fast = TaskQueue::new(
-            "fast",
-            Shares(100),
-            Latency::Matters(Duration::from_millis(1)),
-        )
-        .unwrap();
-        let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant).unwrap();
-        let stop = Rc::new(Cell::new(false));
-        let units = Rc::new(Cell::new(0));
-        let workers: Vec<_> = (0..3)
-            .map(|_| coring::spawn_into(&bulk, busy(stop.clone(), units.clone())))
-            .collect();
+        let (fast, bulk) = fast_beside_bulk();
         let rounds = 400;
         let period = Duration::from_millis(2);
         let (wall, cpu) = coring::spawn_into(&fast, sleep_lateness(rounds, period))
             .await
             .unwrap();
-        stop.set(true);
-        for w in workers {
-            w.await.unwrap();
-        }
+        let units = bulk.stop().await;
         let m = coring::metrics();
         let (qf, qb) = (queue(&m, "fast"), queue(&m, "bulk"));
         let (w50, w99, wmax) = percentiles(&wall);
@@ -174,10 +204,9 @@ fn latency_queue_runs_within_its_budget_beside_bulk_work() {
         println!(
             "sleep({period:?}) lateness over {rounds} wakes: wall p50 {w50:?} p99 {w99:?} max {wmax:?}; \
              core CPU p50 {c50:?} p99 {c99:?} max {cmax:?}; executor's queueing delay in 'fast': \
-             max {:?}; bulk ran {:?} ({} units), fast ran {:?}",
+             max {:?}; bulk ran {:?} ({units} units), fast ran {:?}",
             qf.max_queue_delay,
             qb.run_time,
-            units.get(),
             qf.run_time,
         );
         // The bulk queue did saturate the core meanwhile.
@@ -211,18 +240,7 @@ fn io_for_a_latency_queue_ends_another_queues_slice_early() {
     }
     let _serial = serial();
     support::run(60, async {
-        let fast = TaskQueue::new(
-            "fast",
-            Shares(100),
-            Latency::Matters(Duration::from_millis(1)),
-        )
-        .unwrap();
-        let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant).unwrap();
-        let stop = Rc::new(Cell::new(false));
-        let units = Rc::new(Cell::new(0));
-        let workers: Vec<_> = (0..3)
-            .map(|_| coring::spawn_into(&bulk, busy(stop.clone(), units.clone())))
-            .collect();
+        let (fast, bulk) = fast_beside_bulk();
         let rounds = 300;
         let (rx, tx) = support::coring_pipe();
         // Waits for the reader's first poll, then writes a byte every 2 ms.
@@ -249,10 +267,7 @@ fn io_for_a_latency_queue_ends_another_queues_slice_early() {
             got
         });
         let got = reader.await.unwrap();
-        stop.set(true);
-        for w in workers {
-            w.await.unwrap();
-        }
+        let units = bulk.stop().await;
         let sent = writer.join().unwrap();
         let mut delay: Vec<Duration> = got.iter().zip(&sent).map(|(g, s)| *g - *s).collect();
         delay.sort();
@@ -260,8 +275,7 @@ fn io_for_a_latency_queue_ends_another_queues_slice_early() {
         let bulk_ran = queue(&coring::metrics(), "bulk").run_time;
         println!(
             "pipe write to read in 'fast' over {rounds} bytes: p50 {p50:?} p99 {p99:?} max {max:?} \
-             (wall clock, across threads); bulk ran {bulk_ran:?} ({} units)",
-            units.get()
+             (wall clock, across threads); bulk ran {bulk_ran:?} ({units} units)"
         );
         assert!(
             bulk_ran > Duration::from_millis(2) * rounds as u32 / 2,
@@ -321,10 +335,10 @@ fn a_panicking_task_does_not_stall_its_queue() {
     let _serial = serial();
     support::run(30, async {
         let q = TaskQueue::new("q", Shares(10), Latency::NotImportant).unwrap();
-        let bulk = TaskQueue::new("bulk", Shares(10), Latency::NotImportant).unwrap();
-        let stop = Rc::new(Cell::new(false));
-        let units = Rc::new(Cell::new(0));
-        let worker = coring::spawn_into(&bulk, busy(stop.clone(), units.clone()));
+        let bulk = Bulk::start(
+            &TaskQueue::new("bulk", Shares(10), Latency::NotImportant).unwrap(),
+            1,
+        );
         let mut panics = Vec::new();
         let mut oks = Vec::new();
         for i in 0..20u64 {
@@ -348,8 +362,7 @@ fn a_panicking_task_does_not_stall_its_queue() {
         // The queue still takes and runs new work.
         let again = coring::spawn_into(&q, async { 5 });
         assert_eq!(again.await.unwrap(), 5);
-        stop.set(true);
-        worker.await.unwrap();
+        bulk.stop().await;
         let m = coring::metrics();
         let qm = queue(&m, "q");
         println!("queue q: {qm:?}");
@@ -454,15 +467,7 @@ fn queues_made_on_every_core() {
         let outs = coring::cores(2)
             .run(|cx| async move {
                 // Each core makes its own queues of the same names.
-                let fast = TaskQueue::new(
-                    "fast",
-                    Shares(100),
-                    Latency::Matters(Duration::from_millis(1)),
-                )?;
-                let bulk = TaskQueue::new("bulk", Shares(100), Latency::NotImportant)?;
-                let stop = Rc::new(Cell::new(false));
-                let units = Rc::new(Cell::new(0));
-                let w = coring::spawn_into(&bulk, busy(stop.clone(), units.clone()));
+                let (fast, bulk) = fast_beside_bulk();
                 let mut n = 0;
                 for i in 0..50 {
                     n += coring::spawn_into(&fast, async move {
@@ -472,8 +477,7 @@ fn queues_made_on_every_core() {
                     .await
                     .map_err(std::io::Error::other)?;
                 }
-                stop.set(true);
-                w.await.map_err(std::io::Error::other)?;
+                bulk.stop().await;
                 let m = coring::metrics();
                 let names: Vec<String> = m.queues.iter().map(|q| q.name.clone()).collect();
                 let f = queue(&m, "fast").tasks_run;
