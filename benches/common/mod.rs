@@ -1,9 +1,11 @@
 //! Helpers shared by the benches: CPU pinning, argument parsing,
-//! median/spread statistics (see docs/BENCHMARKING.md), and in [`chart`]
-//! the SVG charts and where results are written.
+//! median/spread statistics (see docs/BENCHMARKING.md), the echo
+//! servers' connection loops ([`echo`]), and in [`chart`] the SVG charts
+//! and where results are written.
 #![allow(dead_code)] // Each bench binary uses a different subset.
 
 pub mod chart;
+pub mod echo;
 
 use std::io;
 

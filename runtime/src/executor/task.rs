@@ -55,6 +55,8 @@ pub(crate) enum Stage<F: Future> {
 pub(crate) struct Header {
     /// Rule 1, in its own module (`state.rs`) for the loom model.
     state: TaskState,
+    /// The task queue it runs in (`group.rs`); set at spawn, never changed.
+    group: u32,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
 }
@@ -96,10 +98,11 @@ unsafe impl<F: Future> Send for Task<F> {}
 unsafe impl<F: Future> Sync for Task<F> {}
 
 impl<F: Future + 'static> Task<F> {
-    pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
+    pub(crate) fn new(future: F, shared: Arc<Shared>, group: u32) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
                 state: TaskState::new(),
+                group,
                 shared,
                 vtable: &Self::REF_VTABLE,
             },
@@ -150,7 +153,7 @@ impl<F: Future + 'static> Task<F> {
         }
         self.header.state.complete();
         match core {
-            Some(core) => core.executor.remove(self.key.get()),
+            Some(core) => core.executor.remove(self.key.get(), self.header.group),
             // An abort from outside `run`: leave the registry of our own
             // runtime only (a JoinHandle may outlive its runtime, or be used
             // while another runtime is entered). Otherwise the entry goes at
@@ -158,7 +161,7 @@ impl<F: Future + 'static> Task<F> {
             None => {
                 context::try_with_core(|core| {
                     if Arc::ptr_eq(&core.shared, &self.header.shared) {
-                        core.executor.remove(self.key.get());
+                        core.executor.remove(self.key.get(), self.header.group);
                     }
                 });
             }
@@ -397,14 +400,14 @@ pub(crate) fn clone_waker(w: &Waker) -> Waker {
 }
 
 /// The reaper's wake (rule 5): a waker of a task of the runtime `shared`
-/// is queued onto `queue` directly, with no foreign code run and no
+/// is queued by `executor` directly, with no foreign code run and no
 /// virtual call; any other waker is given back, to be woken once the
 /// driver is no longer borrowed.
 #[inline]
 pub(crate) fn wake_local(
     w: Waker,
     shared: &Arc<Shared>,
-    queue: &super::LocalQueue,
+    executor: &super::Executor,
 ) -> Option<Waker> {
     if !std::ptr::eq(w.vtable(), &WAKER_VTABLE) {
         return Some(w);
@@ -419,7 +422,7 @@ pub(crate) fn wake_local(
     std::mem::forget(w);
     if header.notify() {
         // SAFETY: the waker's count, which `forget` kept, moves here.
-        queue.push_back(unsafe { Notified::from_raw(h) });
+        executor.push(unsafe { Notified::from_raw(h) });
     } else {
         // SAFETY: as above; the task is queued or finished already. This
         // may free the task, which then holds no future nor output (rule
@@ -455,6 +458,13 @@ impl Notified {
         std::mem::forget(self);
         // SAFETY: our count moves into the task's `run`.
         unsafe { ((*h).vtable.run)(h, core) }
+    }
+
+    /// The task queue the task runs in.
+    #[inline]
+    pub(crate) fn group(&self) -> u32 {
+        // SAFETY: we own a count, so the header is live.
+        unsafe { (*self.0.as_ptr()).group }
     }
 
     /// The address of the task, as an identity (tests).
