@@ -1,7 +1,7 @@
 //! The thread-local current runtime, and the free functions that use it.
 
 use crate::driver::unpark::Shared;
-use crate::executor::{JoinHandle, Notified};
+use crate::executor::{JoinHandle, Notified, TaskMeta};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -164,7 +164,17 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| core.executor.spawn(&core.shared, future))
+    spawn_meta(future, TaskMeta::here())
+}
+
+/// [`spawn`] with the task's name and spawn location given.
+#[track_caller]
+pub(crate) fn spawn_meta<F>(future: F, meta: TaskMeta) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_core(|core| core.executor.spawn(&core.shared, future, meta))
 }
 
 /// The current runtime's counters, or `None` outside a runtime.

@@ -19,8 +19,9 @@ use crate::context;
 use crate::driver::backend::BackendInfo;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
-use crate::executor::{wake_local, Executor, JoinHandle, Notified};
+use crate::executor::{wake_local, Executor, JoinHandle, Notified, TaskMeta};
 use crate::metrics::Metrics;
+use crate::stall::{CoreStall, StallConfig};
 use crate::time::Timers;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -61,6 +62,8 @@ pub(crate) struct Core {
     spin_before_park: Option<Duration>,
     shutting_down: Cell<bool>,
     backend: BackendInfo,
+    /// The stall detector, when it is on.
+    stall: Option<Box<CoreStall>>,
 }
 
 impl Runtime {
@@ -86,7 +89,9 @@ impl Runtime {
         task_budget: u32,
         blocking: (usize, Duration),
         spin_before_park: Option<Duration>,
+        stall: Option<StallConfig>,
     ) -> io::Result<Runtime> {
+        let stall = stall.map(CoreStall::new).transpose()?.map(Box::new);
         let shared = Shared::new()?;
         let driver = Driver::new(cfg, register_ring_fd, shared.eventfd(), backend.kind())?;
         if let Some(fd) = driver.msg_ring_target() {
@@ -108,6 +113,7 @@ impl Runtime {
                 spin_before_park,
                 shutting_down: Cell::new(false),
                 backend,
+                stall,
             }),
         })
     }
@@ -120,6 +126,7 @@ impl Runtime {
     ///
     /// Panics when called inside a running coring runtime (a nested
     /// `block_on` would block that runtime's thread).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             !context::is_entered(),
@@ -127,6 +134,8 @@ impl Runtime {
         );
         let _enter = context::enter(&self.core);
         let core = &*self.core;
+        let _watch = core.stall().map(CoreStall::enter);
+        let location = std::panic::Location::caller();
         let mut future = pin!(future);
         // SAFETY: the waker's data is a count of `core.shared` taken here
         // and given up by its drop (see MAIN_WAKER_VTABLE).
@@ -136,7 +145,11 @@ impl Runtime {
         loop {
             if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
                 core.executor.polled.set(core.executor.polled.get() + 1);
-                if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                let poll = match core.stall() {
+                    None => future.as_mut().poll(&mut cx),
+                    Some(w) => w.poll_root(location, || future.as_mut().poll(&mut cx)),
+                };
+                if let std::task::Poll::Ready(out) = poll {
                     // SQEs pushed meanwhile (a MSG_RING waking another
                     // core, say) must not wait for the next block_on.
                     core.flush();
@@ -149,12 +162,14 @@ impl Runtime {
     }
 
     /// Spawns a task onto this runtime; it runs during `block_on`.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.executor.spawn(&self.core.shared, future)
+        let meta = TaskMeta::here();
+        self.core.executor.spawn(&self.core.shared, future, meta)
     }
 
     pub(crate) fn core_shared(&self) -> &Arc<Shared> {
@@ -330,6 +345,12 @@ impl Core {
         &self.backend
     }
 
+    /// The stall detector, when it is on.
+    #[inline]
+    pub(crate) fn stall(&self) -> Option<&CoreStall> {
+        self.stall.as_deref()
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.get()
     }
@@ -370,6 +391,7 @@ impl Core {
             tasks_spawned: self.executor.spawned.get(),
             tasks_polled: self.executor.polled.get(),
             ops_in_flight: d.ops.len() as u64,
+            stalls: self.stall().map_or(0, CoreStall::stalls),
         }
     }
 

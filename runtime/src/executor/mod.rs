@@ -13,7 +13,7 @@ mod task;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use task::{clone_waker, wake_local, Notified};
+pub(crate) use task::{clone_waker, wake_local, HeldTask, Notified, TaskMeta};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;
@@ -55,12 +55,17 @@ impl Executor {
         }
     }
 
-    pub(crate) fn spawn<F>(&self, shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        shared: &Arc<Shared>,
+        future: F,
+        meta: TaskMeta,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let task = task::Task::new(future, shared.clone());
+        let task = task::Task::new(future, shared.clone(), meta);
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.set_key(key);
         self.queue.push_back(task.clone().into_notified());
@@ -86,10 +91,20 @@ impl Executor {
             let Some(task) = self.queue.pop_front() else {
                 return true;
             };
-            self.polled.set(self.polled.get() + 1);
-            task.run(core);
+            self.poll_one(core, task);
         }
         self.queue.is_empty()
+    }
+
+    /// Polls one task: the one place a task poll happens, and where the
+    /// stall detector (when on) times it.
+    #[inline]
+    fn poll_one(&self, core: &Core, task: Notified) {
+        self.polled.set(self.polled.get() + 1);
+        match core.stall() {
+            None => task.run(core),
+            Some(watch) => watch.poll_task(core, task),
+        }
     }
 
     #[inline]

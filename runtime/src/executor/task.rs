@@ -30,7 +30,7 @@ use crate::runtime::Core;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -57,6 +57,29 @@ pub(crate) struct Header {
     state: TaskState,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
+    /// Set at spawn, never changed: read only through a count.
+    meta: TaskMeta,
+}
+
+/// What a task is called and where it was spawned, for the stall
+/// detector's reports.
+pub(crate) struct TaskMeta {
+    /// The name given with `task::Builder::name`, if any.
+    pub(crate) name: Option<Box<str>>,
+    /// The caller of the spawn (`#[track_caller]`).
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl TaskMeta {
+    /// No name, spawned by the caller.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn here() -> TaskMeta {
+        TaskMeta {
+            name: None,
+            location: Location::caller(),
+        }
+    }
 }
 
 /// The reference counting of one `Task<F>`, behind a `*const Header`.
@@ -96,12 +119,13 @@ unsafe impl<F: Future> Send for Task<F> {}
 unsafe impl<F: Future> Sync for Task<F> {}
 
 impl<F: Future + 'static> Task<F> {
-    pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
+    pub(crate) fn new(future: F, shared: Arc<Shared>, meta: TaskMeta) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
                 state: TaskState::new(),
                 shared,
                 vtable: &Self::REF_VTABLE,
+                meta,
             },
             flags: Cell::new(JOIN_INTEREST),
             key: Cell::new(usize::MAX),
@@ -448,6 +472,16 @@ impl Notified {
         Notified(unsafe { NonNull::new_unchecked(h.cast_mut()) })
     }
 
+    /// Another count of the same task, to read its [`TaskMeta`] after a
+    /// poll that may have finished it.
+    pub(crate) fn hold(&self) -> HeldTask {
+        let h = self.0.as_ptr().cast_const();
+        // SAFETY: we own a count, so the task is live; the new count is
+        // the HeldTask's.
+        unsafe { ((*h).vtable.clone)(h) };
+        HeldTask(self.0)
+    }
+
     /// Polls the task once (owner thread).
     #[inline]
     pub(crate) fn run(self, core: &Core) {
@@ -470,6 +504,27 @@ impl Drop for Notified {
         // SAFETY: we own one count, given up here. Dropping the last count
         // frees the task; a queued task that is dropped unrun (shutdown)
         // still has its registry count, so no future is dropped here.
+        unsafe { ((*h).vtable.drop_ref)(h) }
+    }
+}
+
+/// A count of a task, taken by [`Notified::hold`] so its name and
+/// location can be read whether or not the poll finished it.
+pub(crate) struct HeldTask(NonNull<Header>);
+
+impl HeldTask {
+    pub(crate) fn meta(&self) -> &TaskMeta {
+        // SAFETY: we own a count, so the header is live; `meta` is never
+        // written after spawn.
+        unsafe { &(*self.0.as_ptr()).meta }
+    }
+}
+
+impl Drop for HeldTask {
+    fn drop(&mut self) {
+        let h = self.0.as_ptr().cast_const();
+        // SAFETY: we own one count, given up here (on the task's thread:
+        // a HeldTask is !Send, so a last count frees the task there).
         unsafe { ((*h).vtable.drop_ref)(h) }
     }
 }

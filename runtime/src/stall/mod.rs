@@ -1,0 +1,277 @@
+//! The stall detector: finds task polls that keep their core busy longer
+//! than a threshold, and says where the core was stuck.
+//!
+//! Off by default; on with [`Builder::stall_threshold`] or the
+//! environment variable `CORING_STALL_MS=N` ([`STALL_ENV`]). Each runtime
+//! with the detector on has a [`Slot`] shared with one watchdog thread per
+//! process. The protocol, by the word `Slot::poll_started`:
+//!
+//! 1. The core thread stores the time a poll starts (nanoseconds of
+//!    `CLOCK_MONOTONIC`, the low bit clear) before the poll and swaps 0 in
+//!    after it. That timestamp and that swap are all a poll costs.
+//! 2. The watchdog, every quarter threshold, reads the word; a poll that
+//!    started more than a threshold ago is marked stalled by setting the
+//!    low bit with a compare-exchange, which fails when the poll ended
+//!    meanwhile. Each stalled poll is marked once.
+//! 3. Having marked it, the watchdog sends the core's thread the stall
+//!    signal (`signal.rs`). The handler, on the core thread, records the
+//!    return addresses of the stack it interrupted into the slot's
+//!    [`Sample`](signal::Sample), tagged with the marked word, if the word
+//!    is still marked and not yet sampled. It allocates nothing and takes
+//!    no lock of coring's.
+//! 4. The core thread's swap after the poll sees the mark; it reads the
+//!    sample if its tag is this poll's word, and sends the watchdog the
+//!    task's name and spawn location, the duration and the addresses. The
+//!    watchdog symbolizes them and calls the runtime's handler: one report
+//!    per stalled poll, never on the core thread.
+//!
+//! A poll is reported once it ran past the threshold and the watchdog's
+//! next look saw it: within the threshold plus a quarter of it (plus
+//! scheduling delays) of its start. Polls shorter than the threshold are
+//! never reported.
+//!
+//! [`Builder::stall_threshold`]: crate::Builder::stall_threshold
+
+mod report;
+mod signal;
+mod watchdog;
+
+pub use report::{Stall, StallFrame, StallTrace};
+pub use signal::stall_signal;
+
+use crate::executor::{HeldTask, Notified};
+use crate::runtime::Core;
+use std::cell::Cell;
+use std::io;
+use std::panic::Location;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed},
+};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// The environment variable that turns the stall detector on for every
+/// runtime a [`Builder::new`](crate::Builder::new) makes: `CORING_STALL_MS=N`
+/// reports polls longer than `N` milliseconds; `0` or unset leaves it off.
+pub const STALL_ENV: &str = "CORING_STALL_MS";
+
+/// What a runtime calls for each stall (see
+/// [`Builder::stall_handler`](crate::Builder::stall_handler)). It runs on
+/// the watchdog thread, one report at a time, for every runtime that
+/// uses it.
+pub type StallHandler = Arc<dyn Fn(&Stall) + Send + Sync + 'static>;
+
+/// The low bit of `poll_started`: the watchdog marked this poll stalled
+/// (rule 2).
+const STALLED: u64 = 1;
+
+/// What the core thread, the watchdog and the signal handler share.
+pub(crate) struct Slot {
+    /// Rule 1 and 2: when the running poll started, 0 between polls.
+    poll_started: AtomicU64,
+    threshold_ns: u64,
+    /// The core's thread, for `pthread_kill(3)`. Valid while the slot is
+    /// registered with the watchdog: the runtime deregisters it on its
+    /// own thread before that thread can end.
+    thread: libc::pthread_t,
+    /// Rule 3.
+    sample: signal::Sample,
+    /// Reports of this slot's stalls the handler has returned from.
+    reported: AtomicU64,
+}
+
+// SAFETY: `pthread_t` is an opaque thread id, used only for
+// `pthread_kill(3)` while the thread lives (see `thread`); the rest is
+// atomics.
+unsafe impl Send for Slot {}
+// SAFETY: as for Send.
+unsafe impl Sync for Slot {}
+
+/// A stalled poll, as the core thread sends it to the watchdog (rule 4).
+pub(crate) struct Ended {
+    slot: Arc<Slot>,
+    handler: StallHandler,
+    name: Option<String>,
+    location: &'static Location<'static>,
+    block_on: bool,
+    core: Option<usize>,
+    thread: Option<String>,
+    duration: Duration,
+    threshold: Duration,
+    /// The interrupted pc and the return addresses, when the signal came
+    /// during the poll.
+    sample: Option<(usize, Vec<usize>)>,
+}
+
+/// What a stalled poll was polling.
+struct Who {
+    name: Option<String>,
+    location: &'static Location<'static>,
+    block_on: bool,
+}
+
+/// The stall detector's settings for one runtime.
+#[derive(Clone)]
+pub(crate) struct StallConfig {
+    pub(crate) threshold: Duration,
+    pub(crate) handler: Option<StallHandler>,
+    pub(crate) core: Option<usize>,
+}
+
+/// One runtime's side of the detector (core thread only).
+pub(crate) struct CoreStall {
+    slot: Arc<Slot>,
+    threshold: Duration,
+    handler: StallHandler,
+    core: Option<usize>,
+    thread: Option<String>,
+    events: mpsc::Sender<watchdog::Event>,
+    stalls: Cell<u64>,
+}
+
+impl CoreStall {
+    /// Registers the calling thread's runtime with the watchdog, starting
+    /// it and installing the signal handler the first time.
+    pub(crate) fn new(cfg: StallConfig) -> io::Result<CoreStall> {
+        signal::install()?;
+        let threshold_ns = u64::try_from(cfg.threshold.as_nanos()).unwrap_or(u64::MAX);
+        let slot = Arc::new(Slot {
+            poll_started: AtomicU64::new(0),
+            threshold_ns,
+            // SAFETY: pthread_self(3) always succeeds.
+            thread: unsafe { libc::pthread_self() },
+            sample: signal::Sample::new(),
+            reported: AtomicU64::new(0),
+        });
+        let events = watchdog::register(slot.clone())?;
+        Ok(CoreStall {
+            slot,
+            threshold: cfg.threshold,
+            handler: cfg.handler.unwrap_or_else(|| Arc::new(report::print)),
+            core: cfg.core,
+            thread: std::thread::current().name().map(String::from),
+            events,
+            stalls: Cell::new(0),
+        })
+    }
+
+    /// Stalls seen so far.
+    pub(crate) fn stalls(&self) -> u64 {
+        self.stalls.get()
+    }
+
+    /// Lets the signal handler find this slot while the guard lives (for
+    /// the length of a `block_on`).
+    pub(crate) fn enter(&self) -> signal::Enter {
+        signal::enter(&self.slot)
+    }
+
+    /// Polls `task`, timed (rule 1).
+    #[inline(never)]
+    pub(crate) fn poll_task(&self, core: &Core, task: Notified) {
+        let held: HeldTask = task.hold();
+        let started = self.begin();
+        task.run(core);
+        self.end(started, || {
+            let meta = held.meta();
+            Who {
+                name: meta.name.as_deref().map(String::from),
+                location: meta.location,
+                block_on: false,
+            }
+        });
+    }
+
+    /// Runs `poll` (a `block_on` future's poll, called at `location`),
+    /// timed. A panic out of `poll` still ends the timing.
+    pub(crate) fn poll_root<R>(
+        &self,
+        location: &'static Location<'static>,
+        poll: impl FnOnce() -> R,
+    ) -> R {
+        struct Timed<'a>(&'a CoreStall, u64, &'static Location<'static>);
+        impl Drop for Timed<'_> {
+            fn drop(&mut self) {
+                let location = self.2;
+                self.0.end(self.1, || Who {
+                    name: None,
+                    location,
+                    block_on: true,
+                });
+            }
+        }
+        let _timed = Timed(self, self.begin(), location);
+        poll()
+    }
+
+    #[inline]
+    fn begin(&self) -> u64 {
+        let now = now_ns() & !STALLED;
+        self.slot.poll_started.store(now, Relaxed);
+        now
+    }
+
+    #[inline]
+    fn end(&self, started: u64, who: impl FnOnce() -> Who) {
+        let word = self.slot.poll_started.swap(0, Relaxed);
+        if word & STALLED != 0 {
+            self.stalled(started, word, who());
+        }
+    }
+
+    /// Rule 4.
+    #[cold]
+    #[inline(never)]
+    fn stalled(&self, started: u64, word: u64, who: Who) {
+        let duration = Duration::from_nanos(now_ns().saturating_sub(started));
+        self.stalls.set(self.stalls.get() + 1);
+        let ended = Ended {
+            slot: self.slot.clone(),
+            handler: self.handler.clone(),
+            name: who.name,
+            location: who.location,
+            block_on: who.block_on,
+            core: self.core,
+            thread: self.thread.clone(),
+            duration,
+            threshold: self.threshold,
+            sample: self.slot.sample.read(word),
+        };
+        // The watchdog lives as long as the process.
+        let _ = self.events.send(watchdog::Event::Ended(Box::new(ended)));
+    }
+}
+
+impl Drop for CoreStall {
+    /// Deregisters, then waits (up to [`FLUSH_LIMIT`]) for the handler to
+    /// have seen every stall of this runtime, so a program that stalls and
+    /// ends gets its reports.
+    fn drop(&mut self) {
+        watchdog::deregister(&self.slot);
+        let deadline = std::time::Instant::now() + FLUSH_LIMIT;
+        while self.slot.reported.load(Acquire) < self.stalls.get()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// How long a runtime's drop waits for its last stall reports.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// `CLOCK_MONOTONIC` in nanoseconds (never 0 once the system is up).
+#[inline]
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_MONOTONIC always
+    // exists on Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}

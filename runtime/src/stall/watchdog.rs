@@ -1,0 +1,133 @@
+//! The watchdog thread: one per process, started by the first runtime
+//! with the stall detector on. It marks stalled polls and signals their
+//! threads (rules 2 and 3 of the module doc), and turns the core threads'
+//! reports into [`Stall`]s for their handlers (rule 4). With no runtime
+//! registered it sleeps until one is.
+
+use super::report::Stall;
+use super::{now_ns, signal, Ended, Slot, STALLED};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Relaxed, Release};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// What the watchdog thread receives.
+pub(crate) enum Event {
+    /// A slot was registered: look again at once.
+    Registered,
+    /// A stalled poll ended (rule 4).
+    Ended(Box<Ended>),
+}
+
+struct Watchdog {
+    /// The registered slots. The watchdog signals a slot's thread only
+    /// while holding this lock, and a runtime deregisters (on its own
+    /// thread, before that thread can end) under it too.
+    slots: Arc<Slots>,
+    events: mpsc::Sender<Event>,
+}
+
+type Slots = Mutex<Vec<Arc<Slot>>>;
+
+static WATCHDOG: OnceLock<Result<Watchdog, String>> = OnceLock::new();
+
+/// The shortest and longest time between two looks.
+const MIN_TICK: Duration = Duration::from_millis(1);
+const MAX_TICK: Duration = Duration::from_millis(250);
+
+fn watchdog() -> io::Result<&'static Watchdog> {
+    WATCHDOG
+        .get_or_init(start)
+        .as_ref()
+        .map_err(|why| io::Error::new(io::ErrorKind::Other, why.clone()))
+}
+
+fn start() -> Result<Watchdog, String> {
+    let (events, rx) = mpsc::channel();
+    let slots = Arc::new(Mutex::new(Vec::new()));
+    let theirs = slots.clone();
+    std::thread::Builder::new()
+        .name("coring-stall-watchdog".into())
+        .spawn(move || run(&theirs, rx))
+        .map_err(|e| format!("coring: cannot start the stall detector's watchdog thread: {e}"))?;
+    Ok(Watchdog { slots, events })
+}
+
+fn lock_slots(slots: &Slots) -> MutexGuard<'_, Vec<Arc<Slot>>> {
+    // The lock guards no invariant a panic could break.
+    slots.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers `slot`; returns the sender its runtime reports on.
+pub(super) fn register(slot: Arc<Slot>) -> io::Result<mpsc::Sender<Event>> {
+    let w = watchdog()?;
+    lock_slots(&w.slots).push(slot);
+    let _ = w.events.send(Event::Registered);
+    Ok(w.events.clone())
+}
+
+/// Forgets `slot`: its thread is signalled no more once this returns.
+pub(super) fn deregister(slot: &Arc<Slot>) {
+    if let Some(Ok(w)) = WATCHDOG.get() {
+        lock_slots(&w.slots).retain(|s| !Arc::ptr_eq(s, slot));
+    }
+}
+
+/// The thread's loop.
+fn run(slots: &Slots, rx: mpsc::Receiver<Event>) {
+    loop {
+        // `WATCHDOG` keeps a sender for the life of the process.
+        let event = match tick(slots) {
+            None => match rx.recv() {
+                Ok(e) => Some(e),
+                Err(_) => return,
+            },
+            Some(t) => match rx.recv_timeout(t) {
+                Ok(e) => Some(e),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        if let Some(Event::Ended(ended)) = event {
+            report(*ended);
+        }
+        look(slots);
+    }
+}
+
+/// A quarter of the smallest threshold registered, `None` with none.
+fn tick(slots: &Slots) -> Option<Duration> {
+    let slots = lock_slots(slots);
+    let min = slots.iter().map(|s| s.threshold_ns).min()?;
+    Some(Duration::from_nanos(min / 4).clamp(MIN_TICK, MAX_TICK))
+}
+
+/// Rule 2 and 3: marks and signals every poll over its threshold.
+fn look(slots: &Slots) {
+    let slots = lock_slots(slots);
+    let now = now_ns();
+    for slot in slots.iter() {
+        let word = slot.poll_started.load(Relaxed);
+        if word == 0 || word & STALLED != 0 || now.saturating_sub(word) < slot.threshold_ns {
+            continue;
+        }
+        let marked = slot
+            .poll_started
+            .compare_exchange(word, word | STALLED, Relaxed, Relaxed)
+            .is_ok();
+        if marked {
+            signal::send(slot.thread);
+        }
+    }
+}
+
+/// Symbolizes and hands one stall to its handler; a panicking handler
+/// loses its report, not the watchdog.
+fn report(ended: Ended) {
+    let handler = ended.handler.clone();
+    let slot = ended.slot.clone();
+    let stall = Stall::from_ended(ended);
+    let _ = catch_unwind(AssertUnwindSafe(|| handler(&stall)));
+    slot.reported.fetch_add(1, Release);
+}
