@@ -164,10 +164,7 @@ impl Spawner {
         let job: Job = Box::new(move || match catch_unwind(AssertUnwindSafe(make)) {
             Ok(fut) => {
                 // A detached task; its output goes to the handle.
-                let meta = TaskMeta {
-                    name: None,
-                    location,
-                };
+                let meta = TaskMeta::unnamed(location);
                 drop(context::spawn_meta(
                     async move {
                         tx.send(CatchUnwind { inner: fut }.await);

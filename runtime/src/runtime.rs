@@ -133,9 +133,18 @@ impl Runtime {
             "coring: block_on called inside a running runtime"
         );
         let _enter = context::enter(&self.core);
+        // Without the stall detector the loop polls `future` itself, and
+        // pays nothing for the detector; with it, a wrapper that times
+        // each poll.
+        match self.core.stall() {
+            None => self.run_until(future),
+            Some(w) => self.run_until(w.time_root(future, std::panic::Location::caller())),
+        }
+    }
+
+    /// `block_on`'s loop.
+    fn run_until<F: Future>(&self, future: F) -> F::Output {
         let core = &*self.core;
-        let _watch = core.stall().map(CoreStall::enter);
-        let location = std::panic::Location::caller();
         let mut future = pin!(future);
         // SAFETY: the waker's data is a count of `core.shared` taken here
         // and given up by its drop (see MAIN_WAKER_VTABLE).
@@ -145,11 +154,7 @@ impl Runtime {
         loop {
             if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
                 core.executor.polled.set(core.executor.polled.get() + 1);
-                let poll = match core.stall() {
-                    None => future.as_mut().poll(&mut cx),
-                    Some(w) => w.poll_root(location, || future.as_mut().poll(&mut cx)),
-                };
-                if let std::task::Poll::Ready(out) = poll {
+                if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     // SQEs pushed meanwhile (a MSG_RING waking another
                     // core, say) must not wait for the next block_on.
                     core.flush();

@@ -59,9 +59,10 @@ impl<'a> Builder<'a> {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let meta = TaskMeta {
-            name: self.name.map(Box::from),
-            location: Location::caller(),
+        let location = Location::caller();
+        let meta = match self.name {
+            None => TaskMeta::unnamed(location),
+            Some(name) => TaskMeta::named(name, location),
         };
         crate::context::spawn_meta(future, meta)
     }

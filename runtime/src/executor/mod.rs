@@ -97,7 +97,7 @@ impl Executor {
     }
 
     /// Polls one task: the one place a task poll happens, and where the
-    /// stall detector (when on) times it.
+    /// stall detector, when it is on, times it.
     #[inline]
     fn poll_one(&self, core: &Core, task: Notified) {
         self.polled.set(self.polled.get() + 1);

@@ -152,7 +152,7 @@ mod tests {
                 Task::new(
                     std::future::ready(()),
                     shared.clone(),
-                    super::task::TaskMeta::here(),
+                    crate::executor::TaskMeta::here(),
                 )
             })
             .collect();

@@ -55,29 +55,86 @@ pub(crate) enum Stage<F: Future> {
 pub(crate) struct Header {
     /// Rule 1, in its own module (`state.rs`) for the loom model.
     state: TaskState,
+    /// Rule 2 (owner thread only); here, in the padding after `state`.
+    flags: Cell<u8>,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
-    /// Set at spawn, never changed: read only through a count.
+    /// Set at spawn, never changed; readable through any count
+    /// ([`HeldTask`]).
     meta: TaskMeta,
 }
 
 /// What a task is called and where it was spawned, for the stall
-/// detector's reports.
-pub(crate) struct TaskMeta {
-    /// The name given with `task::Builder::name`, if any.
-    pub(crate) name: Option<Box<str>>,
-    /// The caller of the spawn (`#[track_caller]`).
-    pub(crate) location: &'static Location<'static>,
+/// detector's reports, in one word (a task has no room for more without
+/// moving to a bigger allocation): an unnamed task's is its
+/// `&'static Location`; a named task's points at a boxed [`Named`], with
+/// the low bit set (both are at least 2-aligned).
+pub(crate) struct TaskMeta(NonNull<()>);
+
+/// A named task's [`TaskMeta`].
+struct Named {
+    name: Box<str>,
+    location: &'static Location<'static>,
 }
+
+// SAFETY: a TaskMeta is a `&'static Location` or a `Box<Named>`, both
+// Send and Sync, and never written after it is made.
+unsafe impl Send for TaskMeta {}
+// SAFETY: as for Send.
+unsafe impl Sync for TaskMeta {}
 
 impl TaskMeta {
     /// No name, spawned by the caller.
     #[track_caller]
     #[inline]
     pub(crate) fn here() -> TaskMeta {
-        TaskMeta {
-            name: None,
-            location: Location::caller(),
+        TaskMeta::unnamed(Location::caller())
+    }
+
+    #[inline]
+    pub(crate) fn unnamed(location: &'static Location<'static>) -> TaskMeta {
+        TaskMeta(NonNull::from(location).cast())
+    }
+
+    pub(crate) fn named(name: &str, location: &'static Location<'static>) -> TaskMeta {
+        let named = Box::into_raw(Box::new(Named {
+            name: name.into(),
+            location,
+        }));
+        // SAFETY: Box::into_raw is never null; the tag bit is free (Named
+        // is 8-aligned) and stays inside the allocation's provenance.
+        TaskMeta(unsafe { NonNull::new_unchecked(named.cast::<()>().wrapping_byte_add(1)) })
+    }
+
+    /// The boxed `Named`, for a named task.
+    fn as_named(&self) -> Option<*mut Named> {
+        let p = self.0.as_ptr();
+        (p as usize & 1 == 1).then(|| p.wrapping_byte_sub(1).cast::<Named>())
+    }
+
+    /// The name given with `task::Builder::name`, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        // SAFETY: a tagged pointer is a live Box<Named> owned by `self`.
+        self.as_named().map(|n| unsafe { &*(*n).name })
+    }
+
+    /// The caller of the spawn (`#[track_caller]`).
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        match self.as_named() {
+            // SAFETY: as in `name`.
+            Some(n) => unsafe { (*n).location },
+            // SAFETY: an untagged pointer is the `&'static Location`
+            // `unnamed` was given.
+            None => unsafe { self.0.cast::<Location<'static>>().as_ref() },
+        }
+    }
+}
+
+impl Drop for TaskMeta {
+    fn drop(&mut self) {
+        if let Some(n) = self.as_named() {
+            // SAFETY: the Box `named` leaked, given back once.
+            drop(unsafe { Box::from_raw(n) });
         }
     }
 }
@@ -105,7 +162,6 @@ impl Header {
 pub(crate) struct Task<F: Future> {
     /// First field of a `repr(C)` struct: at offset 0.
     header: Header,
-    flags: Cell<u8>,
     key: Cell<usize>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: Cell<Option<Waker>>,
@@ -124,10 +180,10 @@ impl<F: Future + 'static> Task<F> {
             header: Header {
                 state: TaskState::new(),
                 shared,
+                flags: Cell::new(JOIN_INTEREST),
                 vtable: &Self::REF_VTABLE,
                 meta,
             },
-            flags: Cell::new(JOIN_INTEREST),
             key: Cell::new(usize::MAX),
             stage: UnsafeCell::new(Stage::Running(future)),
             join_waker: Cell::new(None),
@@ -139,12 +195,12 @@ impl<F: Future + 'static> Task<F> {
     }
 
     fn set_flag(&self, f: u8, on: bool) {
-        let v = self.flags.get();
-        self.flags.set(if on { v | f } else { v & !f });
+        let v = self.header.flags.get();
+        self.header.flags.set(if on { v | f } else { v & !f });
     }
 
     fn has_flag(&self, f: u8) -> bool {
-        self.flags.get() & f != 0
+        self.header.flags.get() & f != 0
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -526,5 +582,35 @@ impl Drop for HeldTask {
         // SAFETY: we own one count, given up here (on the task's thread:
         // a HeldTask is !Send, so a last count frees the task there).
         unsafe { ((*h).vtable.drop_ref)(h) }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::{Header, Task, TaskMeta};
+    use std::mem::size_of;
+
+    /// A task of a small future, with the Arc's two counts, is a 120-byte
+    /// allocation: glibc's largest fast-bin chunk (128 bytes). One word
+    /// more makes every spawn of the spawn bench's tasks slower; the name
+    /// and spawn location fit in the header's padding and one word.
+    #[test]
+    fn a_small_task_stays_in_its_allocation_size() {
+        fn size<F: std::future::Future>(_: &F) -> usize {
+            size_of::<Task<F>>()
+        }
+        let value = 7u64;
+        assert_eq!(size(&async move { value }), 104);
+        assert_eq!(size_of::<Header>(), 32);
+        assert_eq!(size_of::<TaskMeta>(), 8);
+    }
+
+    #[test]
+    fn meta_gives_back_name_and_location() {
+        let here = std::panic::Location::caller();
+        let plain = TaskMeta::unnamed(here);
+        assert_eq!((plain.name(), plain.location()), (None, here));
+        let named = TaskMeta::named("worker", here);
+        assert_eq!((named.name(), named.location()), (Some("worker"), here));
     }
 }

@@ -42,13 +42,16 @@ pub use signal::stall_signal;
 use crate::executor::{HeldTask, Notified};
 use crate::runtime::Core;
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::panic::Location;
+use std::pin::Pin;
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Acquire, Relaxed},
 };
 use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The environment variable that turns the stall detector on for every
@@ -161,13 +164,9 @@ impl CoreStall {
         self.stalls.get()
     }
 
-    /// Lets the signal handler find this slot while the guard lives (for
-    /// the length of a `block_on`).
-    pub(crate) fn enter(&self) -> signal::Enter {
-        signal::enter(&self.slot)
-    }
-
-    /// Polls `task`, timed (rule 1).
+    /// Polls `task`, timed (rule 1). Out of line and cold, so the
+    /// executor's loop without the detector stays as it is.
+    #[cold]
     #[inline(never)]
     pub(crate) fn poll_task(&self, core: &Core, task: Notified) {
         let held: HeldTask = task.hold();
@@ -176,37 +175,31 @@ impl CoreStall {
         self.end(started, || {
             let meta = held.meta();
             Who {
-                name: meta.name.as_deref().map(String::from),
-                location: meta.location,
+                name: meta.name().map(String::from),
+                location: meta.location(),
                 block_on: false,
             }
         });
     }
 
-    /// Runs `poll` (a `block_on` future's poll, called at `location`),
-    /// timed. A panic out of `poll` still ends the timing.
-    pub(crate) fn poll_root<R>(
+    /// `future`, the `block_on` future (`block_on` called at
+    /// `location`), with each of its polls timed.
+    pub(crate) fn time_root<F: Future>(
         &self,
+        future: F,
         location: &'static Location<'static>,
-        poll: impl FnOnce() -> R,
-    ) -> R {
-        struct Timed<'a>(&'a CoreStall, u64, &'static Location<'static>);
-        impl Drop for Timed<'_> {
-            fn drop(&mut self) {
-                let location = self.2;
-                self.0.end(self.1, || Who {
-                    name: None,
-                    location,
-                    block_on: true,
-                });
-            }
+    ) -> TimedRoot<'_, F> {
+        TimedRoot {
+            watch: self,
+            location,
+            future,
         }
-        let _timed = Timed(self, self.begin(), location);
-        poll()
     }
 
+    /// Rule 1, and lets the signal handler find the slot.
     #[inline]
     fn begin(&self) -> u64 {
+        signal::set_current(&self.slot);
         let now = now_ns() & !STALLED;
         self.slot.poll_started.store(now, Relaxed);
         now
@@ -215,6 +208,7 @@ impl CoreStall {
     #[inline]
     fn end(&self, started: u64, who: impl FnOnce() -> Who) {
         let word = self.slot.poll_started.swap(0, Relaxed);
+        signal::clear_current();
         if word & STALLED != 0 {
             self.stalled(started, word, who());
         }
@@ -240,6 +234,49 @@ impl CoreStall {
         };
         // The watchdog lives as long as the process.
         let _ = self.events.send(watchdog::Event::Ended(Box::new(ended)));
+    }
+}
+
+/// The `block_on` future, timed: [`CoreStall::time_root`].
+pub(crate) struct TimedRoot<'a, F> {
+    watch: &'a CoreStall,
+    location: &'static Location<'static>,
+    future: F,
+}
+
+impl<F: Future> Future for TimedRoot<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is pinned with `self` and never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let _timer = RootTimer {
+            watch: this.watch,
+            started: this.watch.begin(),
+            location: this.location,
+        };
+        future.poll(cx)
+    }
+}
+
+/// One poll of the `block_on` future being timed; a panic out of the
+/// poll ends the timing too.
+struct RootTimer<'a> {
+    watch: &'a CoreStall,
+    started: u64,
+    location: &'static Location<'static>,
+}
+
+impl Drop for RootTimer<'_> {
+    fn drop(&mut self) {
+        let location = self.location;
+        self.watch.end(self.started, || Who {
+            name: None,
+            location,
+            block_on: true,
+        });
     }
 }
 

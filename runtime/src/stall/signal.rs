@@ -35,7 +35,7 @@ const MAX_FRAMES: usize = 96;
 static SIGNAL: OnceLock<Result<libc::c_int, String>> = OnceLock::new();
 
 thread_local! {
-    /// The slot of the runtime whose `block_on` runs on this thread (null
+    /// The slot of the runtime whose timed poll runs on this thread (null
     /// outside one). Const-initialised with no destructor, so the handler
     /// reads it with a plain TLS access.
     static CURRENT: Cell<*const Slot> = const { Cell::new(ptr::null()) };
@@ -104,20 +104,18 @@ pub(super) fn send(thread: libc::pthread_t) {
     }
 }
 
-/// Clears the thread's current slot when dropped.
-pub(crate) struct Enter {
-    prev: *const Slot,
+/// Makes `slot` the one the handler samples, for the length of one
+/// timed poll ([`clear_current`] ends it, before the poll's runtime can
+/// drop the slot: polls do not nest).
+#[inline]
+pub(super) fn set_current(slot: &std::sync::Arc<Slot>) {
+    CURRENT.with(|c| c.set(std::sync::Arc::as_ptr(slot)));
 }
 
-pub(super) fn enter(slot: &std::sync::Arc<Slot>) -> Enter {
-    let prev = CURRENT.with(|c| c.replace(std::sync::Arc::as_ptr(slot)));
-    Enter { prev }
-}
-
-impl Drop for Enter {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.prev));
-    }
+/// Ends [`set_current`].
+#[inline]
+pub(super) fn clear_current() {
+    CURRENT.with(|c| c.set(ptr::null()));
 }
 
 /// Where one stalled poll was interrupted (rule 3). Written by the
@@ -190,8 +188,8 @@ extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mu
     let slot = CURRENT.with(Cell::get);
     if !slot.is_null() {
         // SAFETY: a non-null CURRENT points at the slot of the runtime
-        // whose block_on runs on this thread, which holds the slot's Arc
-        // for longer than the `Enter` guard that set it.
+        // whose timed poll runs on this thread, which holds the slot's
+        // Arc until after `clear_current`.
         let slot = unsafe { &*slot };
         slot.sample.take(&slot.poll_started, interrupted_pc(ctx));
     }
