@@ -8,11 +8,16 @@
 //!
 //! 1. The core thread stores the time a poll starts (nanoseconds of
 //!    `CLOCK_MONOTONIC`, the low bit clear) before the poll and swaps 0 in
-//!    after it. That timestamp and that swap are all a poll costs.
+//!    after it. That timestamp and that swap are all a poll costs. With
+//!    a threshold of at least [`COARSE_FACTOR`] times the resolution of
+//!    `CLOCK_MONOTONIC_COARSE` (1 to 4 ms), the timestamp is read from
+//!    that clock instead (the same time base, a few times cheaper, up to
+//!    one resolution early).
 //! 2. The watchdog, every quarter threshold, reads the word; a poll that
-//!    started more than a threshold ago is marked stalled by setting the
-//!    low bit with a compare-exchange, which fails when the poll ended
-//!    meanwhile. Each stalled poll is marked once.
+//!    started more than a threshold ago (a threshold plus the coarse
+//!    clock's resolution, for a coarse timestamp) is marked stalled by
+//!    setting the low bit with a compare-exchange, which fails when the
+//!    poll ended meanwhile. Each stalled poll is marked once.
 //! 3. Having marked it, the watchdog sends the core's thread the stall
 //!    signal (`signal.rs`). The handler, on the core thread, records the
 //!    return addresses of the stack it interrupted into the slot's
@@ -73,7 +78,10 @@ const STALLED: u64 = 1;
 pub(crate) struct Slot {
     /// Rule 1 and 2: when the running poll started, 0 between polls.
     poll_started: AtomicU64,
-    threshold_ns: u64,
+    /// How old a poll's timestamp is when the watchdog marks it: the
+    /// threshold, plus the coarse clock's resolution when the core uses
+    /// that clock.
+    mark_after_ns: u64,
     /// The core's thread, for `pthread_kill(3)`. Valid while the slot is
     /// registered with the watchdog: the runtime deregisters it on its
     /// own thread before that thread can end.
@@ -131,6 +139,8 @@ pub(crate) struct CoreStall {
     thread: Option<String>,
     events: mpsc::Sender<watchdog::Event>,
     stalls: Cell<u64>,
+    /// The clock of the per-poll timestamp (rule 1).
+    clock: libc::clockid_t,
 }
 
 impl CoreStall {
@@ -139,9 +149,11 @@ impl CoreStall {
     pub(crate) fn new(cfg: StallConfig) -> io::Result<CoreStall> {
         signal::install()?;
         let threshold_ns = u64::try_from(cfg.threshold.as_nanos()).unwrap_or(u64::MAX);
+        let coarse =
+            coarse_resolution_ns().filter(|res| res.saturating_mul(COARSE_FACTOR) <= threshold_ns);
         let slot = Arc::new(Slot {
             poll_started: AtomicU64::new(0),
-            threshold_ns,
+            mark_after_ns: threshold_ns.saturating_add(coarse.unwrap_or(0)),
             // SAFETY: pthread_self(3) always succeeds.
             thread: unsafe { libc::pthread_self() },
             sample: signal::Sample::new(),
@@ -156,6 +168,11 @@ impl CoreStall {
             thread: std::thread::current().name().map(String::from),
             events,
             stalls: Cell::new(0),
+            clock: if coarse.is_some() {
+                libc::CLOCK_MONOTONIC_COARSE
+            } else {
+                libc::CLOCK_MONOTONIC
+            },
         })
     }
 
@@ -200,7 +217,7 @@ impl CoreStall {
     #[inline]
     fn begin(&self) -> u64 {
         signal::set_current(&self.slot);
-        let now = now_ns() & !STALLED;
+        let now = now_ns(self.clock) & !STALLED;
         self.slot.poll_started.store(now, Relaxed);
         now
     }
@@ -218,7 +235,7 @@ impl CoreStall {
     #[cold]
     #[inline(never)]
     fn stalled(&self, started: u64, word: u64, who: Who) {
-        let duration = Duration::from_nanos(now_ns().saturating_sub(started));
+        let duration = Duration::from_nanos(now_ns(libc::CLOCK_MONOTONIC).saturating_sub(started));
         self.stalls.set(self.stalls.get() + 1);
         let ended = Ended {
             slot: self.slot.clone(),
@@ -298,16 +315,34 @@ impl Drop for CoreStall {
 /// How long a runtime's drop waits for its last stall reports.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
-/// `CLOCK_MONOTONIC` in nanoseconds (never 0 once the system is up).
-#[inline]
-fn now_ns() -> u64 {
+/// How many times the coarse clock's resolution a threshold must be for
+/// the per-poll timestamp to use it (rule 1): its error is then at most a
+/// tenth of the threshold.
+const COARSE_FACTOR: u64 = 10;
+
+/// The resolution of `CLOCK_MONOTONIC_COARSE`, if the kernel has it.
+fn coarse_resolution_ns() -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid timespec to write; CLOCK_MONOTONIC always
-    // exists on Linux, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: `ts` is a valid timespec to write.
+    let r = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (r == 0).then(|| (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// `clock` (`CLOCK_MONOTONIC` or `CLOCK_MONOTONIC_COARSE`, one time base)
+/// in nanoseconds, never 0 once the system is up.
+#[inline]
+fn now_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; both clocks exist on
+    // every kernel coring runs on (2.6.32 and later), so the call cannot
+    // fail.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)

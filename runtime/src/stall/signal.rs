@@ -51,7 +51,7 @@ pub fn stall_signal() -> Option<i32> {
 pub(super) fn install() -> io::Result<libc::c_int> {
     match SIGNAL.get_or_init(choose_and_install) {
         Ok(sig) => Ok(*sig),
-        Err(why) => Err(io::Error::new(io::ErrorKind::Other, why.clone())),
+        Err(why) => Err(io::Error::other(why.clone())),
     }
 }
 

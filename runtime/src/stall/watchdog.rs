@@ -40,7 +40,7 @@ fn watchdog() -> io::Result<&'static Watchdog> {
     WATCHDOG
         .get_or_init(start)
         .as_ref()
-        .map_err(|why| io::Error::new(io::ErrorKind::Other, why.clone()))
+        .map_err(|why| io::Error::other(why.clone()))
 }
 
 fn start() -> Result<Watchdog, String> {
@@ -99,17 +99,17 @@ fn run(slots: &Slots, rx: mpsc::Receiver<Event>) {
 /// A quarter of the smallest threshold registered, `None` with none.
 fn tick(slots: &Slots) -> Option<Duration> {
     let slots = lock_slots(slots);
-    let min = slots.iter().map(|s| s.threshold_ns).min()?;
+    let min = slots.iter().map(|s| s.mark_after_ns).min()?;
     Some(Duration::from_nanos(min / 4).clamp(MIN_TICK, MAX_TICK))
 }
 
 /// Rule 2 and 3: marks and signals every poll over its threshold.
 fn look(slots: &Slots) {
     let slots = lock_slots(slots);
-    let now = now_ns();
+    let now = now_ns(libc::CLOCK_MONOTONIC);
     for slot in slots.iter() {
         let word = slot.poll_started.load(Relaxed);
-        if word == 0 || word & STALLED != 0 || now.saturating_sub(word) < slot.threshold_ns {
+        if word == 0 || word & STALLED != 0 || now.saturating_sub(word) < slot.mark_after_ns {
             continue;
         }
         let marked = slot
