@@ -36,7 +36,7 @@ pub struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     /// A builder with no option set: `spawn` then does what
-    /// [`spawn`](crate::spawn) does.
+    /// [`spawn`] does.
     pub fn new() -> Self {
         Builder::default()
     }
@@ -48,7 +48,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Spawns `future` onto the current runtime, as
-    /// [`spawn`](crate::spawn) does.
+    /// [`spawn`] does.
     ///
     /// # Panics
     ///

@@ -1,39 +1,21 @@
-//! The stall detector: finds task polls that keep their core busy longer
+//! The stall detector: finds polls that keep their core busy longer
 //! than a threshold, and says where the core was stuck.
 //!
 //! Off by default; on with [`Builder::stall_threshold`] or the
-//! environment variable `CORING_STALL_MS=N` ([`STALL_ENV`]). Each runtime
-//! with the detector on has a [`Slot`] shared with one watchdog thread per
-//! process. The protocol, by the word `Slot::poll_started`:
+//! environment variable `CORING_STALL_MS=N` ([`STALL_ENV`]). Each stalled
+//! poll (of a task, or of a `block_on` future) is reported once, when it
+//! returns, to the runtime's [`StallHandler`] as a [`Stall`]: the task's
+//! name and spawn location, the core, how long the poll ran and a
+//! [`StallTrace`] of where the core's thread was while it was stuck. The
+//! default handler prints it on stderr.
 //!
-//! 1. The core thread stores the time a poll starts (nanoseconds of
-//!    `CLOCK_MONOTONIC`, the low bit clear) before the poll and swaps 0 in
-//!    after it. That timestamp and that swap are all a poll costs. With
-//!    a threshold of at least [`COARSE_FACTOR`] times the resolution of
-//!    `CLOCK_MONOTONIC_COARSE` (1 to 4 ms), the timestamp is read from
-//!    that clock instead (the same time base, a few times cheaper, up to
-//!    one resolution early).
-//! 2. The watchdog, every quarter threshold, reads the word; a poll that
-//!    started more than a threshold ago (a threshold plus the coarse
-//!    clock's resolution, for a coarse timestamp) is marked stalled by
-//!    setting the low bit with a compare-exchange, which fails when the
-//!    poll ended meanwhile. Each stalled poll is marked once.
-//! 3. Having marked it, the watchdog sends the core's thread the stall
-//!    signal (`signal.rs`). The handler, on the core thread, records the
-//!    return addresses of the stack it interrupted into the slot's
-//!    [`Sample`](signal::Sample), tagged with the marked word, if the word
-//!    is still marked and not yet sampled. It allocates nothing and takes
-//!    no lock of coring's.
-//! 4. The core thread's swap after the poll sees the mark; it reads the
-//!    sample if its tag is this poll's word, and sends the watchdog the
-//!    task's name and spawn location, the duration and the addresses. The
-//!    watchdog symbolizes them and calls the runtime's handler: one report
-//!    per stalled poll, never on the core thread.
-//!
-//! A poll is reported once it ran past the threshold and the watchdog's
-//! next look saw it: within the threshold plus a quarter of it (plus
-//! scheduling delays) of its start. Polls shorter than the threshold are
-//! never reported.
+//! A watchdog thread (one per process) looks at the running polls a
+//! quarter threshold apart and interrupts a stuck one's thread with a
+//! real-time signal ([`stall_signal`]), whose handler records the stack;
+//! the watchdog names its frames from the binary's symbols and debug
+//! info and calls the handler, never on a core. A poll is reported within
+//! 1.25 thresholds of its start (plus scheduling delays); a poll shorter
+//! than the threshold never is, nor is one that never returns.
 //!
 //! [`Builder::stall_threshold`]: crate::Builder::stall_threshold
 
@@ -75,6 +57,39 @@ pub type StallHandler = Arc<dyn Fn(&Stall) + Send + Sync + 'static>;
 const STALLED: u64 = 1;
 
 /// What the core thread, the watchdog and the signal handler share.
+///
+/// Each runtime with the detector on has a `Slot` shared with the
+/// process's one watchdog thread. The protocol, by the word
+/// `poll_started`:
+///
+/// 1. The core thread stores the time a poll starts (nanoseconds of
+///    `CLOCK_MONOTONIC`, the low bit clear) before the poll and swaps 0 in
+///    after it. That timestamp and that swap are all a poll costs. With
+///    a threshold of at least [`COARSE_FACTOR`] times the resolution of
+///    `CLOCK_MONOTONIC_COARSE` (1 to 4 ms), the timestamp is read from
+///    that clock instead (the same time base, a few times cheaper, up to
+///    one resolution early).
+/// 2. The watchdog, every quarter threshold, reads the word; a poll that
+///    started more than a threshold ago (a threshold plus the coarse
+///    clock's resolution, for a coarse timestamp) is marked stalled by
+///    setting the low bit with a compare-exchange, which fails when the
+///    poll ended meanwhile. Each stalled poll is marked once.
+/// 3. Having marked it, the watchdog sends the core's thread the stall
+///    signal (`signal.rs`). The handler, on the core thread, records the
+///    return addresses of the stack it interrupted into the slot's
+///    [`Sample`](signal::Sample), tagged with the marked word, if the word
+///    is still marked and not yet sampled. It allocates nothing and takes
+///    no lock of coring's.
+/// 4. The core thread's swap after the poll sees the mark; it reads the
+///    sample if its tag is this poll's word, and sends the watchdog the
+///    task's name and spawn location, the duration and the addresses. The
+///    watchdog symbolizes them and calls the runtime's handler: one report
+///    per stalled poll, never on the core thread.
+///
+/// A poll is reported once it ran past the threshold and the watchdog's
+/// next look saw it: within the threshold plus a quarter of it (plus
+/// scheduling delays) of its start. Polls shorter than the threshold are
+/// never reported.
 pub(crate) struct Slot {
     /// Rule 1 and 2: when the running poll started, 0 between polls.
     poll_started: AtomicU64,
