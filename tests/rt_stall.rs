@@ -13,17 +13,21 @@ use std::sync::mpsc;
 use std::time::Duration;
 use support::with_watchdog;
 
-/// A runtime whose stall reports come out of the returned receiver.
-fn detecting(threshold: Duration) -> (coring::Runtime, mpsc::Receiver<Stall>) {
+/// `builder` with a stall handler whose reports come out of the
+/// returned receiver.
+fn reporting(builder: coring::Builder) -> (coring::Builder, mpsc::Receiver<Stall>) {
     let (tx, rx) = mpsc::channel();
-    let rt = coring::Builder::new()
-        .stall_threshold(threshold)
-        .stall_handler(move |s: &Stall| {
-            let _ = tx.send(s.clone());
-        })
-        .build()
-        .expect("a runtime");
-    (rt, rx)
+    let builder = builder.stall_handler(move |s: &Stall| {
+        let _ = tx.send(s.clone());
+    });
+    (builder, rx)
+}
+
+/// A runtime with the detector on, whose reports come out of the
+/// returned receiver.
+fn detecting(threshold: Duration) -> (coring::Runtime, mpsc::Receiver<Stall>) {
+    let (builder, rx) = reporting(coring::Builder::new().stall_threshold(threshold));
+    (builder.build().expect("a runtime"), rx)
 }
 
 /// The functions a trace names, innermost first.
@@ -155,14 +159,9 @@ fn polls_under_the_threshold_are_not_reported() {
 #[test]
 fn nothing_is_reported_when_the_detector_is_off() {
     with_watchdog("off", Duration::from_secs(60), || {
-        let (tx, rx) = mpsc::channel();
         // A handler but no threshold: off.
-        let rt = coring::Builder::new()
-            .stall_handler(move |s: &Stall| {
-                let _ = tx.send(s.clone());
-            })
-            .build()
-            .expect("a runtime");
+        let (builder, rx) = reporting(coring::Builder::new());
+        let rt = builder.build().expect("a runtime");
         rt.block_on(async {
             coring::spawn(async { std::thread::sleep(Duration::from_millis(200)) })
                 .await
@@ -183,14 +182,10 @@ fn nothing_is_reported_when_the_detector_is_off() {
 #[test]
 fn stalls_on_cores_name_their_core() {
     with_watchdog("cores", Duration::from_secs(60), || {
-        let (tx, rx) = mpsc::channel();
         // 20 ms: under 10× the coarse clock's usual 4 ms resolution, so
         // the precise clock times these polls.
-        let builder = coring::Builder::new()
-            .stall_threshold(Duration::from_millis(20))
-            .stall_handler(move |s: &Stall| {
-                let _ = tx.send(s.clone());
-            });
+        let (builder, rx) =
+            reporting(coring::Builder::new().stall_threshold(Duration::from_millis(20)));
         let stalls = coring::cores(2)
             .pin(false)
             .builder(builder)
@@ -283,4 +278,46 @@ fn the_environment_turns_it_on_with_the_default_handler() {
 fn a_bad_environment_value_is_an_error() {
     let stderr = child("fifty", "error");
     assert!(stderr.contains("CORING_STALL_MS=\"fifty\""), "{stderr}");
+}
+
+#[test]
+fn a_poll_that_does_not_return_is_reported_while_it_runs() {
+    with_watchdog("stuck", Duration::from_secs(60), || {
+        let (rt, rx) = detecting(Duration::from_millis(50));
+        let (stuck_tx, stuck_rx) = mpsc::channel::<()>();
+        let (report_tx, report_rx) = mpsc::channel::<Stall>();
+        // Waits for the report, then lets the stuck task go.
+        let releaser = std::thread::spawn(move || {
+            let s = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("a report while stuck");
+            let _ = report_tx.send(s);
+            drop(stuck_tx);
+            rx
+        });
+        let line = rt.block_on(async move {
+            let stuck = task::Builder::new().name("stuck");
+            // Blocks in a channel receive until the releaser has the report.
+            let blocks = async move { while stuck_rx.recv().is_ok() {} };
+            let (line, h) = (line!(), stuck.spawn(blocks));
+            h.await.unwrap();
+            line
+        });
+        let s = report_rx.recv().expect("the report");
+        assert!(s.ongoing, "{s}");
+        assert_eq!(s.task.as_deref(), Some("stuck"), "{s}");
+        assert_eq!((s.location.file(), s.location.line()), (file!(), line));
+        assert!(s.duration >= coring::stall::STUCK_AFTER, "{s}");
+        assert!(s.to_string().contains("and not returned"), "{s}");
+        assert!(s.trace.missing().is_none(), "{s}\n{}", s.trace);
+        assert!(
+            functions(&s).iter().any(|f| f.contains("recv")),
+            "the trace does not name the receive:\n{}",
+            s.trace
+        );
+        // Counted when it returned, not reported again.
+        assert_eq!(rt.metrics().stalls, 1);
+        let rx = releaser.join().unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    });
 }

@@ -13,7 +13,7 @@ mod task;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use task::{clone_waker, wake_local, HeldTask, Notified, TaskMeta};
+pub(crate) use task::{clone_waker, retain_task, wake_local, HeldTask, Notified, TaskMeta};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::driver::unpark::Shared;

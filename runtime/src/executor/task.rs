@@ -564,11 +564,45 @@ impl Drop for Notified {
     }
 }
 
-/// A count of a task, taken by [`Notified::hold`] so its name and
-/// location can be read whether or not the poll finished it.
+/// A count of a task, taken by [`Notified::hold`] (or by the stall
+/// signal's handler, [`retain_task`]) so its name and location can be
+/// read whether or not the poll finished it.
 pub(crate) struct HeldTask(NonNull<Header>);
 
+// SAFETY: the header's `meta` is never written after spawn, and giving a
+// count up on another thread frees at most an empty `Stage::Consumed`
+// (rule 4), as a waker's drop there does.
+unsafe impl Send for HeldTask {}
+
+/// Takes one count of the task whose header is at `addr`, without
+/// allocating or locking (the stall signal's handler calls it).
+///
+/// # Safety
+///
+/// `addr` is the header of a live task; the count must be given back
+/// through [`HeldTask::from_addr`].
+pub(crate) unsafe fn retain_task(addr: usize) {
+    let h = addr as *const Header;
+    // SAFETY: the caller's task is live.
+    unsafe { ((*h).vtable.clone)(h) };
+}
+
 impl HeldTask {
+    /// The task's header address, an identity [`retain_task`] takes.
+    pub(crate) fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// Adopts a count [`retain_task`] took.
+    ///
+    /// # Safety
+    ///
+    /// One count of the task at `addr` is given, once.
+    pub(crate) unsafe fn from_addr(addr: usize) -> HeldTask {
+        // SAFETY: a live header's address is not null.
+        HeldTask(unsafe { NonNull::new_unchecked(addr as *mut Header) })
+    }
+
     pub(crate) fn meta(&self) -> &TaskMeta {
         // SAFETY: we own a count, so the header is live; `meta` is never
         // written after spawn.
@@ -579,8 +613,8 @@ impl HeldTask {
 impl Drop for HeldTask {
     fn drop(&mut self) {
         let h = self.0.as_ptr().cast_const();
-        // SAFETY: we own one count, given up here (on the task's thread:
-        // a HeldTask is !Send, so a last count frees the task there).
+        // SAFETY: we own one count, given up here; see the Send impl for
+        // a last count given up on another thread.
         unsafe { ((*h).vtable.drop_ref)(h) }
     }
 }

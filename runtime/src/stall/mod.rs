@@ -15,7 +15,10 @@
 //! the watchdog names its frames from the binary's symbols and debug
 //! info and calls the handler, never on a core. A poll is reported within
 //! 1.25 thresholds of its start (plus scheduling delays); a poll shorter
-//! than the threshold never is, nor is one that never returns.
+//! than the threshold never is. A poll still running after
+//! [`STUCK_AFTER`] (or ten thresholds, if longer) is reported then, with
+//! [`Stall::ongoing`] set, and not again when it returns: a core stuck
+//! for good still says where.
 //!
 //! [`Builder::stall_threshold`]: crate::Builder::stall_threshold
 
@@ -34,7 +37,7 @@ use std::io;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{
-    AtomicU64,
+    AtomicU64, AtomicUsize,
     Ordering::{Acquire, Relaxed},
 };
 use std::sync::{mpsc, Arc};
@@ -55,6 +58,14 @@ pub type StallHandler = Arc<dyn Fn(&Stall) + Send + Sync + 'static>;
 /// The low bit of `poll_started`: the watchdog marked this poll stalled
 /// (rule 2).
 const STALLED: u64 = 1;
+/// The second bit: the watchdog reported this poll while it ran (rule 5).
+const ONGOING: u64 = 2;
+/// The bits of `poll_started` that are not time.
+const MARKS: u64 = STALLED | ONGOING;
+
+/// How long a stalled poll may run before it is reported without
+/// waiting for it to return (at least ten thresholds).
+pub const STUCK_AFTER: Duration = Duration::from_secs(1);
 
 /// What the core thread, the watchdog and the signal handler share.
 ///
@@ -80,11 +91,20 @@ const STALLED: u64 = 1;
 ///    [`Sample`](signal::Sample), tagged with the marked word, if the word
 ///    is still marked and not yet sampled. It allocates nothing and takes
 ///    no lock of coring's.
+///    With the addresses it records what the poll polls (`current`: a
+///    task, of which it takes a count, or the `block_on` future's
+///    location) into the sample's `who`, before the tag.
 /// 4. The core thread's swap after the poll sees the mark; it reads the
-///    sample if its tag is this poll's word, and sends the watchdog the
-///    task's name and spawn location, the duration and the addresses. The
-///    watchdog symbolizes them and calls the runtime's handler: one report
-///    per stalled poll, never on the core thread.
+///    sample if its tag is this poll's word, gives the handler's task
+///    count back, and sends the watchdog the task's name and spawn
+///    location, the duration and the addresses. The watchdog symbolizes
+///    them and calls the runtime's handler: one report per stalled poll,
+///    never on the core thread.
+/// 5. A marked poll whose sample is taken and that is still running
+///    after the slot's `stuck_after_ns` is marked ongoing (the second
+///    bit, again by compare-exchange) by the watchdog, which then owns
+///    the sample and its `who` and reports the poll at once. The core's
+///    swap sees that bit and only counts the stall.
 ///
 /// A poll is reported once it ran past the threshold and the watchdog's
 /// next look saw it: within the threshold plus a quarter of it (plus
@@ -97,6 +117,14 @@ pub(crate) struct Slot {
     /// threshold, plus the coarse clock's resolution when the core uses
     /// that clock.
     mark_after_ns: u64,
+    /// Rule 5: how old a marked poll is when it is reported unreturned.
+    stuck_after_ns: u64,
+    /// What the running timed poll polls: a task's header address (whose
+    /// count the poll holds), or the `block_on` location's address with
+    /// the low bit set; 0 between polls.
+    current: AtomicUsize,
+    /// What a report of this runtime's stalls says besides the poll.
+    info: SlotInfo,
     /// The core's thread, for `pthread_kill(3)`. Valid while the slot is
     /// registered with the watchdog: the runtime deregisters it on its
     /// own thread before that thread can end.
@@ -114,20 +142,63 @@ unsafe impl Send for Slot {}
 // SAFETY: as for Send.
 unsafe impl Sync for Slot {}
 
-/// A stalled poll, as the core thread sends it to the watchdog (rule 4).
-pub(crate) struct Ended {
-    slot: Arc<Slot>,
+/// The runtime's side of a report.
+struct SlotInfo {
     handler: StallHandler,
-    name: Option<String>,
-    location: &'static Location<'static>,
-    block_on: bool,
     core: Option<usize>,
     thread: Option<String>,
-    duration: Duration,
     threshold: Duration,
+}
+
+/// A stalled poll, as the core thread sends it to the watchdog (rule 4)
+/// or the watchdog finds it (rule 5).
+pub(crate) struct Ended {
+    slot: Arc<Slot>,
+    who: Who,
+    duration: Duration,
+    ongoing: bool,
     /// The interrupted pc and the return addresses, when the signal came
     /// during the poll.
     sample: Option<(usize, Vec<usize>)>,
+}
+
+/// What a sample's `who` holds (rule 3).
+enum Polled {
+    Task(HeldTask),
+    Root(&'static Location<'static>),
+}
+
+impl Polled {
+    /// Takes the slot's sample's `who`, and with it the handler's count.
+    fn take(slot: &Slot) -> Option<Polled> {
+        match slot.sample.take_who() {
+            0 => None,
+            // SAFETY: an odd `who` is a `&'static Location` address with
+            // the low bit set (`TimedRoot::poll`).
+            w if w & 1 == 1 => Some(Polled::Root(unsafe {
+                &*((w & !1) as *const Location<'static>)
+            })),
+            // SAFETY: an even one is a task header the handler took a
+            // count of (`retain_task`), given here once (`take_who`
+            // swaps it out).
+            w => Some(Polled::Task(unsafe { HeldTask::from_addr(w) })),
+        }
+    }
+
+    fn who(&self) -> Who {
+        match self {
+            Polled::Task(held) => Who {
+                name: held.meta().name().map(String::from),
+                location: held.meta().location(),
+                block_on: false,
+            },
+            Polled::Root(location) => Who {
+                name: None,
+                location,
+                block_on: true,
+            },
+        }
+    }
 }
 
 /// What a stalled poll was polling.
@@ -148,10 +219,6 @@ pub(crate) struct StallConfig {
 /// One runtime's side of the detector (core thread only).
 pub(crate) struct CoreStall {
     slot: Arc<Slot>,
-    threshold: Duration,
-    handler: StallHandler,
-    core: Option<usize>,
-    thread: Option<String>,
     events: mpsc::Sender<watchdog::Event>,
     stalls: Cell<u64>,
     /// The clock of the per-poll timestamp (rule 1).
@@ -166,9 +233,18 @@ impl CoreStall {
         let threshold_ns = u64::try_from(cfg.threshold.as_nanos()).unwrap_or(u64::MAX);
         let coarse =
             coarse_resolution_ns().filter(|res| res.saturating_mul(COARSE_FACTOR) <= threshold_ns);
+        let stuck_after = STUCK_AFTER.max(cfg.threshold.saturating_mul(10));
         let slot = Arc::new(Slot {
             poll_started: AtomicU64::new(0),
             mark_after_ns: threshold_ns.saturating_add(coarse.unwrap_or(0)),
+            stuck_after_ns: u64::try_from(stuck_after.as_nanos()).unwrap_or(u64::MAX),
+            current: AtomicUsize::new(0),
+            info: SlotInfo {
+                handler: cfg.handler.unwrap_or_else(|| Arc::new(report::print)),
+                core: cfg.core,
+                thread: std::thread::current().name().map(String::from),
+                threshold: cfg.threshold,
+            },
             // SAFETY: pthread_self(3) always succeeds.
             thread: unsafe { libc::pthread_self() },
             sample: signal::Sample::new(),
@@ -177,10 +253,6 @@ impl CoreStall {
         let events = watchdog::register(slot.clone())?;
         Ok(CoreStall {
             slot,
-            threshold: cfg.threshold,
-            handler: cfg.handler.unwrap_or_else(|| Arc::new(report::print)),
-            core: cfg.core,
-            thread: std::thread::current().name().map(String::from),
             events,
             stalls: Cell::new(0),
             clock: if coarse.is_some() {
@@ -202,7 +274,7 @@ impl CoreStall {
     #[inline(never)]
     pub(crate) fn poll_task(&self, core: &Core, task: Notified) {
         let held: HeldTask = task.hold();
-        let started = self.begin();
+        let started = self.begin(held.addr());
         task.run(core);
         self.end(started, || {
             let meta = held.meta();
@@ -228,11 +300,13 @@ impl CoreStall {
         }
     }
 
-    /// Rule 1, and lets the signal handler find the slot.
+    /// Rule 1, and lets the signal handler find the slot and what it
+    /// polls (`Slot::current`).
     #[inline]
-    fn begin(&self) -> u64 {
+    fn begin(&self, polled: usize) -> u64 {
         signal::set_current(&self.slot);
-        let now = now_ns(self.clock) & !STALLED;
+        self.slot.current.store(polled, Relaxed);
+        let now = now_ns(self.clock) & !MARKS;
         self.slot.poll_started.store(now, Relaxed);
         now
     }
@@ -240,6 +314,7 @@ impl CoreStall {
     #[inline]
     fn end(&self, started: u64, who: impl FnOnce() -> Who) {
         let word = self.slot.poll_started.swap(0, Relaxed);
+        self.slot.current.store(0, Relaxed);
         signal::clear_current();
         if word & STALLED != 0 {
             self.stalled(started, word, who());
@@ -250,18 +325,19 @@ impl CoreStall {
     #[cold]
     #[inline(never)]
     fn stalled(&self, started: u64, word: u64, who: Who) {
-        let duration = Duration::from_nanos(now_ns(libc::CLOCK_MONOTONIC).saturating_sub(started));
         self.stalls.set(self.stalls.get() + 1);
+        if word & ONGOING != 0 {
+            // Rule 5: reported already, by the watchdog, which took `who`.
+            return;
+        }
+        let duration = Duration::from_nanos(now_ns(libc::CLOCK_MONOTONIC).saturating_sub(started));
+        // The handler's count, if it took one.
+        drop(Polled::take(&self.slot));
         let ended = Ended {
             slot: self.slot.clone(),
-            handler: self.handler.clone(),
-            name: who.name,
-            location: who.location,
-            block_on: who.block_on,
-            core: self.core,
-            thread: self.thread.clone(),
+            who,
             duration,
-            threshold: self.threshold,
+            ongoing: false,
             sample: self.slot.sample.read(word),
         };
         // The watchdog lives as long as the process.
@@ -284,9 +360,10 @@ impl<F: Future> Future for TimedRoot<'_, F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let polled = this.location as *const Location<'static> as usize | 1;
         let _timer = RootTimer {
             watch: this.watch,
-            started: this.watch.begin(),
+            started: this.watch.begin(polled),
             location: this.location,
         };
         future.poll(cx)

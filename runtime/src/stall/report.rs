@@ -29,8 +29,13 @@ pub struct Stall {
     pub core: Option<usize>,
     /// The name of the core's thread.
     pub thread: Option<String>,
-    /// How long the poll ran.
+    /// How long the poll ran (when [`ongoing`](Stall::ongoing), how long
+    /// it had run when it was reported).
     pub duration: Duration,
+    /// Whether the poll had not returned when it was reported: it ran
+    /// longer than [`STUCK_AFTER`](super::STUCK_AFTER) (or ten
+    /// thresholds). It is not reported again when it returns.
+    pub ongoing: bool,
     /// The threshold it went over.
     pub threshold: Duration,
     /// Where the core's thread was when the watchdog interrupted it.
@@ -150,14 +155,16 @@ impl Stall {
                 ),
             },
         };
+        let info = &e.slot.info;
         Stall {
-            task: e.name,
-            location: e.location,
-            block_on: e.block_on,
-            core: e.core,
-            thread: e.thread,
+            task: e.who.name,
+            location: e.who.location,
+            block_on: e.who.block_on,
+            core: info.core,
+            thread: info.thread.clone(),
             duration: e.duration,
-            threshold: e.threshold,
+            ongoing: e.ongoing,
+            threshold: info.threshold,
             trace,
         }
     }
@@ -173,11 +180,19 @@ impl fmt::Display for Stall {
             (Some(name), false) => write!(f, "task {name:?} (spawned at {})", self.location)?,
             (None, false) => write!(f, "a task spawned at {}", self.location)?,
         }
-        write!(
-            f,
-            " ran {:.1?} in one poll (threshold {:?})",
-            self.duration, self.threshold
-        )?;
+        if self.ongoing {
+            write!(
+                f,
+                " has run {:.1?} in one poll and not returned (threshold {:?})",
+                self.duration, self.threshold
+            )?;
+        } else {
+            write!(
+                f,
+                " ran {:.1?} in one poll (threshold {:?})",
+                self.duration, self.threshold
+            )?;
+        }
         if let Some(core) = self.core {
             write!(f, " on core {core}")?;
         }

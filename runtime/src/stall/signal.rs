@@ -20,7 +20,7 @@
 //! `_dl_find_object` or under the dynamic loader's recursive lock. The
 //! addresses go into atomics in the slot; nothing is symbolized here.
 
-use super::{Slot, STALLED};
+use super::{Slot, MARKS, STALLED};
 use std::cell::Cell;
 use std::io;
 use std::ptr;
@@ -123,6 +123,9 @@ pub(super) fn clear_current() {
 pub(super) struct Sample {
     /// The `poll_started` word the sample belongs to, 0 for none.
     tag: AtomicU64,
+    /// The slot's `current` when the sample was taken, with a count of
+    /// the task (rule 3); taken by whoever reports the poll.
+    who: AtomicUsize,
     /// The interrupted instruction.
     pc: AtomicUsize,
     len: AtomicUsize,
@@ -133,17 +136,28 @@ impl Sample {
     pub(super) fn new() -> Sample {
         Sample {
             tag: AtomicU64::new(0),
+            who: AtomicUsize::new(0),
             pc: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             ips: [const { AtomicUsize::new(0) }; MAX_FRAMES],
         }
     }
 
+    /// Whether the sample is of the poll whose marked word is `word`.
+    pub(super) fn is_for(&self, word: u64) -> bool {
+        self.tag.load(Ordering::Acquire) == word
+    }
+
+    /// Takes `who` (0 for none), and the count it may hold.
+    pub(super) fn take_who(&self) -> usize {
+        self.who.swap(0, Ordering::Acquire)
+    }
+
     /// The sample of the poll whose marked word is `word`, if the handler
     /// took one: the interrupted pc and every return address, innermost
     /// first (the handler's own frames included).
     pub(super) fn read(&self, word: u64) -> Option<(usize, Vec<usize>)> {
-        if self.tag.load(Ordering::Acquire) != word {
+        if !self.is_for(word) {
             return None;
         }
         let len = self.len.load(Ordering::Relaxed);
@@ -154,11 +168,13 @@ impl Sample {
         Some((self.pc.load(Ordering::Relaxed), ips))
     }
 
-    /// The handler's work: records the stack if the running poll is
-    /// marked stalled and not yet sampled.
-    fn take(&self, poll_started: &AtomicU64, pc: usize) {
-        let word = poll_started.load(Ordering::Relaxed);
-        if word & STALLED == 0 || self.tag.load(Ordering::Relaxed) == word {
+    /// The handler's work: records the stack, and what the poll polls,
+    /// if the running poll is marked stalled and not yet sampled.
+    fn take(&self, slot: &Slot, pc: usize) {
+        let word = slot.poll_started.load(Ordering::Relaxed);
+        // Marked, not reported while running (its `who` is the watchdog's
+        // then), not sampled yet.
+        if word & MARKS != STALLED || self.tag.load(Ordering::Relaxed) == word {
             return;
         }
         let mut n = 0;
@@ -176,6 +192,18 @@ impl Sample {
         }
         self.pc.store(pc, Ordering::Relaxed);
         self.len.store(n, Ordering::Relaxed);
+        // `who` is empty unless its taker has not come yet; only this
+        // thread fills it, so the check cannot race with another fill.
+        let current = slot.current.load(Ordering::Relaxed);
+        if current != 0 && self.who.load(Ordering::Relaxed) == 0 {
+            if current & 1 == 0 {
+                // SAFETY: an even `current` is the header of the task this
+                // thread is polling, which the poll keeps alive; the count
+                // goes back through `Polled::take`.
+                unsafe { crate::executor::retain_task(current) };
+            }
+            self.who.store(current, Ordering::Relaxed);
+        }
         self.tag.store(word, Ordering::Release);
     }
 }
@@ -191,7 +219,7 @@ extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mu
         // whose timed poll runs on this thread, which holds the slot's
         // Arc until after `clear_current`.
         let slot = unsafe { &*slot };
-        slot.sample.take(&slot.poll_started, interrupted_pc(ctx));
+        slot.sample.take(slot, interrupted_pc(ctx));
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };

@@ -5,7 +5,7 @@
 //! registered it sleeps until one is.
 
 use super::report::Stall;
-use super::{now_ns, signal, Ended, Slot, STALLED};
+use super::{now_ns, signal, Ended, Polled, Slot, MARKS, ONGOING, STALLED};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, Release};
@@ -103,30 +103,60 @@ fn tick(slots: &Slots) -> Option<Duration> {
     Some(Duration::from_nanos(min / 4).clamp(MIN_TICK, MAX_TICK))
 }
 
-/// Rule 2 and 3: marks and signals every poll over its threshold.
+/// Rules 2, 3 and 5: marks and signals every poll over its threshold,
+/// and reports those stuck for good.
 fn look(slots: &Slots) {
-    let slots = lock_slots(slots);
-    let now = now_ns(libc::CLOCK_MONOTONIC);
-    for slot in slots.iter() {
-        let word = slot.poll_started.load(Relaxed);
-        if word == 0 || word & STALLED != 0 || now.saturating_sub(word) < slot.mark_after_ns {
-            continue;
-        }
-        let marked = slot
-            .poll_started
-            .compare_exchange(word, word | STALLED, Relaxed, Relaxed)
-            .is_ok();
-        if marked {
-            signal::send(slot.thread);
+    let mut stuck = Vec::new();
+    {
+        let slots = lock_slots(slots);
+        let now = now_ns(libc::CLOCK_MONOTONIC);
+        for slot in slots.iter() {
+            let word = slot.poll_started.load(Relaxed);
+            let age = now.saturating_sub(word & !MARKS);
+            if word == 0 || word & ONGOING != 0 {
+                continue;
+            }
+            if word & STALLED == 0 {
+                if age >= slot.mark_after_ns && mark(slot, word, word | STALLED) {
+                    signal::send(slot.thread);
+                }
+            } else if age >= slot.stuck_after_ns && slot.sample.is_for(word) {
+                if mark(slot, word, word | ONGOING) {
+                    stuck.extend(ongoing(slot, word, age));
+                }
+            }
         }
     }
+    for ended in stuck {
+        report(ended);
+    }
+}
+
+/// Moves the slot's word from `word` to `to`; fails when the poll ended.
+fn mark(slot: &Slot, word: u64, to: u64) -> bool {
+    slot.poll_started
+        .compare_exchange(word, to, Relaxed, Relaxed)
+        .is_ok()
+}
+
+/// Rule 5: the report of a poll marked ongoing, whose sample the
+/// watchdog now owns.
+fn ongoing(slot: &Arc<Slot>, word: u64, age: u64) -> Option<Ended> {
+    let polled = Polled::take(slot)?;
+    Some(Ended {
+        slot: slot.clone(),
+        who: polled.who(),
+        duration: Duration::from_nanos(age),
+        ongoing: true,
+        sample: slot.sample.read(word),
+    })
 }
 
 /// Symbolizes and hands one stall to its handler; a panicking handler
 /// loses its report, not the watchdog.
 fn report(ended: Ended) {
-    let handler = ended.handler.clone();
     let slot = ended.slot.clone();
+    let handler = slot.info.handler.clone();
     let stall = Stall::from_ended(ended);
     let _ = catch_unwind(AssertUnwindSafe(|| handler(&stall)));
     slot.reported.fetch_add(1, Release);
