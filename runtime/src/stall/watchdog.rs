@@ -120,10 +120,11 @@ fn look(slots: &Slots) {
                 if age >= slot.mark_after_ns && mark(slot, word, word | STALLED) {
                     signal::send(slot.thread);
                 }
-            } else if age >= slot.stuck_after_ns && slot.sample.is_for(word) {
-                if mark(slot, word, word | ONGOING) {
-                    stuck.extend(ongoing(slot, word, age));
-                }
+            } else if age >= slot.stuck_after_ns
+                && slot.sample.is_for(word)
+                && mark(slot, word, word | ONGOING)
+            {
+                stuck.extend(ongoing(slot, word, age));
             }
         }
     }
