@@ -135,13 +135,6 @@ pub(crate) struct Slot {
     reported: AtomicU64,
 }
 
-// SAFETY: `pthread_t` is an opaque thread id, used only for
-// `pthread_kill(3)` while the thread lives (see `thread`); the rest is
-// atomics.
-unsafe impl Send for Slot {}
-// SAFETY: as for Send.
-unsafe impl Sync for Slot {}
-
 /// The runtime's side of a report.
 struct SlotInfo {
     handler: StallHandler,
