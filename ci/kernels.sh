@@ -46,6 +46,11 @@
 #   CORING_KERNELS_TESTS    a file of "<package dir> <test executable>"
 #                           lines to run instead of building them
 #   CARGO_TARGET_DIR        as for cargo
+#   CORING_*                every other CORING_ variable set here (not
+#                           CORING_KERNELS_*) reaches the tests in the
+#                           guest, quoted as it is: CORING_BACKEND=epoll,
+#                           CORING_RING=plain, CORING_SOAK_ROUND=...
+#                           (CORING_TEST_EMULATED is always 1 there)
 #
 # Needs root only to install missing tools with apt-get (qemu-system-x86,
 # busybox-static, cpio, kmod, qemu-utils, e2fsprogs, xz-utils).
@@ -391,6 +396,23 @@ echo "@@ suite done"
 EOF
 }
 
+# $1 in single quotes, for the guest's /bin/sh (any bytes but NUL).
+sh_quote() {
+  printf "'%s'" "${1//\'/\'\\\'\'}"
+}
+
+# `export NAME='value'` for each CORING_* variable in our environment
+# but the script's own CORING_KERNELS_*: the tests in the guest see them.
+guest_env() {
+  local name
+  for name in $(compgen -e); do
+    case $name in
+      CORING_KERNELS_*) ;;
+      CORING_*) echo "export $name=$(sh_quote "${!name}")" ;;
+    esac
+  done
+}
+
 # Resolves the modules the guest needs into $2/mods (decompressed), in
 # load order, from the unpacked kernel root $1.
 collect_modules() {
@@ -450,9 +472,13 @@ run_kernel() {
     echo "TIMEOUT=$timeout_per_test"
     echo "FD_SOFT=$(ulimit -Sn)"
     echo "FD_HARD=$(ulimit -Hn)"
-    printf 'EXTRA_ARGS=%q\n' "$extra_args"
+    echo "EXTRA_ARGS=$(sh_quote "$extra_args")"
     echo "RETRY=$retry"
+    guest_env
   } >"$work/initramfs/env"
+  if grep -q '^export ' "$work/initramfs/env"; then
+    log "for the tests in the guest: $(sed -n 's/^export //p' "$work/initramfs/env" | tr '\n' ' ')"
+  fi
   initrd=$work/initramfs.cpio.gz
   (cd "$work/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
   qemu-img create -q -f raw "$work/scratch.img" 8G

@@ -363,3 +363,31 @@ fn pipe_inline_completion_measured() {
         );
     });
 }
+
+#[coring::test]
+async fn a_poll_first_receive_gets_bytes_already_there_and_bytes_that_come_later() {
+    use coring::op::{Feature, Op, Recv};
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = coring::fd::SharedFd::new(OwnedFd::from(ours));
+    let first = Feature::RECVSEND_POLL_FIRST.is_supported();
+    // Bytes already queued: the receive's poll finds the socket readable.
+    theirs.write_all(b"abc").unwrap();
+    let (res, buf) = Op::submit(Recv::new(&fd, Vec::with_capacity(16)).poll_first(first)).await;
+    assert_eq!(res.unwrap(), 3);
+    assert_eq!(buf, b"abc");
+    // Nothing queued: it waits for the bytes, then takes them.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        theirs.write_all(b"xyz!").unwrap();
+        theirs
+    });
+    let (res, buf) = Op::submit(Recv::new(&fd, Vec::with_capacity(16)).poll_first(first)).await;
+    assert_eq!(res.unwrap(), 4);
+    assert_eq!(buf, b"xyz!");
+    // End of stream is 0, as for any receive.
+    drop(writer.join().unwrap());
+    let (res, _) = Op::submit(Recv::new(&fd, Vec::with_capacity(16)).poll_first(first)).await;
+    assert_eq!(res.unwrap(), 0);
+}

@@ -449,6 +449,97 @@ fn cancel_racing_the_data_loses_no_byte() {
     assert!(won > 0 && cancelled > 0, "both outcomes were exercised");
 }
 
+/// A one-byte read whose SQE carries IOSQE_IO_LINK: the SQE pushed after
+/// it starts only once this read has its byte.
+struct LinkHead {
+    fd: SharedFd,
+    buf: Box<[u8; 1]>,
+}
+
+// SAFETY: the SQE points into `buf`, a heap block owned by `self` that
+// does not move with it and is not touched until `complete`/`abandoned`.
+unsafe impl OpCode for LinkHead {
+    type Output = std::io::Result<u32>;
+
+    fn build(&mut self) -> squeue::Entry {
+        opcode::Read::new(types::Fd(self.fd.raw()), self.buf.as_mut_ptr(), 1)
+            .offset(u64::MAX)
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+    }
+
+    fn complete(self, cqe: Completion) -> Self::Output {
+        cqe.result()
+    }
+}
+
+/// A kernel answers ASYNC_CANCEL with ENOENT when it cannot see the op at
+/// that moment, though the op is still in flight: on 6.1 a read of a
+/// blocking pipe between its poll firing and its hand-off to an io-wq
+/// worker, where it then blocks until data comes (the soak hung there with
+/// SQPOLL); on every kernel an op linked behind a head that has not
+/// completed. The runtime sends such a cancel again, backing off, until
+/// the op ends; a cancel sent once would leave these two reads armed on an
+/// empty pipe for good.
+#[test]
+fn a_cancel_the_kernel_missed_is_sent_again_until_the_op_ends() {
+    if support::skip_on_epoll("IOSQE_IO_LINK") {
+        return;
+    }
+    let _fds = fd_shared();
+    let rt = Runtime::new().unwrap();
+    let counter = BufCounter::new();
+    let c = counter.clone();
+    rt.block_on(async move {
+        let (head_r, head_w) = coring_pipe();
+        let (r, _w) = coring_pipe();
+        let link_head = |fd: &SharedFd| LinkHead {
+            fd: fd.clone(),
+            buf: Box::new([0]),
+        };
+
+        // Op::cancel: the first cancel reaches the kernel while the read
+        // waits behind its head.
+        let head = Op::submit(link_head(&head_r));
+        let mut read = io::read(&r, c.buf(8));
+        assert!(poll_once(&mut read).await.is_pending());
+        let mut read = read.cancel();
+        coring::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            poll_once(&mut read).await.is_pending(),
+            "the kernel cancelled an op linked behind a running head"
+        );
+        write_to(&head_w, b"h");
+        assert_eq!(head.await.unwrap(), 1);
+        let (res, buf) = coring::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("the read's cancel was not sent again once it missed");
+        assert!(is_cancelled(&res.unwrap_err()));
+        drop(buf);
+
+        // Dropped: the orphan's cancel misses the same way; the buffer is
+        // freed once a later cancel ends the read.
+        let head = Op::submit(link_head(&head_r));
+        let mut read = io::read(&r, c.buf(8));
+        assert!(poll_once(&mut read).await.is_pending());
+        drop(read);
+        coring::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            c.dropped() + 1,
+            c.created(),
+            "the dropped read is in flight"
+        );
+        write_to(&head_w, b"h");
+        assert_eq!(head.await.unwrap(), 1);
+        turn_until("the dropped read's buffer freed", || {
+            c.dropped() == c.created()
+        })
+        .await;
+        assert_eq!(ops_in_flight(), 0);
+    });
+    assert_eq!(counter.created(), counter.dropped());
+}
+
 // (f) user-defined ops ----------------------------------------------------
 
 /// A user-defined read: owns a boxed buffer, and reports how it ended

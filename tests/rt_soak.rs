@@ -324,6 +324,7 @@ fn check_data(what: &str, bytes: &[u8]) {
 async fn pipe_work(mut rng: XorShift) {
     let (r, w) = support::coring_pipe();
     for k in 0..1 + rng.below(16) {
+        step("pipe");
         let len = 1 + rng.below(300) as usize;
         let op = coring::io::read(&r, GraveBuf::new(len));
         add(&OPS);
@@ -341,6 +342,7 @@ async fn pipe_work(mut rng: XorShift) {
                 }
                 dawdle(&mut rng).await;
                 add(&CANCELS);
+                step("pipe: cancel");
                 let (res, buf) = op.cancel().await;
                 if let Ok(n) = res {
                     check_data("pipe read that won its cancel", &buf.bytes()[..n]);
@@ -363,6 +365,7 @@ async fn pipe_work(mut rng: XorShift) {
             3 => {
                 support::write_to(&w, &data(salt, len));
                 let mut op = op;
+                step("pipe: read after a write");
                 let out = coring::time::timeout(Duration::from_millis(50), &mut op).await;
                 let (res, buf) = match out {
                     Ok(out) => out,
@@ -372,11 +375,13 @@ async fn pipe_work(mut rng: XorShift) {
                         // this one (which ends it for sure), then write
                         // again for a new read.
                         add(&CANCELS);
+                        step("pipe: cancel after 50 ms");
                         match op.cancel().await {
                             (Ok(n), buf) => (Ok(n), buf),
                             (Err(_), _) => {
                                 support::write_to(&w, &data(salt, len));
                                 add(&OPS);
+                                step("pipe: read after a second write");
                                 coring::io::read(&r, GraveBuf::new(len)).await
                             }
                         }
@@ -1214,7 +1219,14 @@ fn soak_nothing_lost_nothing_freed_under_the_kernel() {
         while !DONE.load(SeqCst) {
             if start.elapsed() > limit {
                 let round = ROUND_NOW.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                eprintln!("soak: still running after {limit:?}, hung in {round}; seed {seed}");
+                // Straight to fd 2: the test harness's capture of
+                // eprintln! is lost with the abort.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "soak: still running after {limit:?}, hung in {round} [{}]; seed {seed}",
+                    config()
+                );
                 std::process::abort();
             }
             std::thread::sleep(Duration::from_millis(50));

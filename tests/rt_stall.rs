@@ -321,3 +321,32 @@ fn a_poll_that_does_not_return_is_reported_while_it_runs() {
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     });
 }
+
+#[test]
+fn a_named_task_in_a_queue_runs_there_and_is_reported_by_name() {
+    with_watchdog("queue", Duration::from_secs(60), || {
+        let (rt, rx) = detecting(Duration::from_millis(50));
+        rt.block_on(async {
+            let bulk =
+                coring::TaskQueue::new("bulk", coring::Shares(10), coring::Latency::NotImportant)
+                    .expect("a queue");
+            task::Builder::new()
+                .name("in-bulk")
+                .queue(&bulk)
+                .spawn(async { std::thread::sleep(Duration::from_millis(200)) })
+                .await
+                .unwrap();
+            let queues = coring::metrics().queues;
+            let bulk = queues
+                .iter()
+                .find(|q| q.name == "bulk")
+                .expect("the bulk queue");
+            assert_eq!(bulk.tasks_run, 1, "{queues:?}");
+        });
+        let s = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a stall report");
+        assert_eq!(s.task.as_deref(), Some("in-bulk"), "{s}");
+        assert_names_sleep(&s);
+    });
+}

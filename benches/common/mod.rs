@@ -1,6 +1,9 @@
-//! Helpers shared by the `ops` and `spawn` benches: CPU pinning, argument
-//! parsing, and median/spread statistics (see docs/BENCHMARKING.md).
+//! Helpers shared by the benches: CPU pinning, argument parsing,
+//! median/spread statistics (see docs/BENCHMARKING.md), and the echo
+//! servers' connection loops ([`echo`]).
 #![allow(dead_code)] // Each bench binary uses a different subset.
+
+pub mod echo;
 
 use std::io;
 

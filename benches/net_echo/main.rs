@@ -24,6 +24,8 @@
 //! [--callgrind-pid PID]` drives a running server, zeroing and dumping
 //! callgrind's counters around the N measured requests.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod report;
 mod servers;

@@ -20,7 +20,7 @@
 use crate::recv_stream::RecvStream;
 use coring_runtime::buf::{BufRing, IoBuf, RingBuf, Slice};
 use coring_runtime::fd::SharedFd;
-use coring_runtime::op::{Op, Recv, Send, Shutdown};
+use coring_runtime::op::{Feature, Op, Recv, Send, Shutdown};
 use socket2::SockRef;
 use std::future::Future;
 use std::io;
@@ -40,10 +40,15 @@ pub(crate) const WRITE_CAP: usize = 64 * 1024;
 /// Where received bytes come from.
 enum ReadSide {
     /// A receive into `buf`, one at a time; `buf[pos..]` not read yet.
+    /// `drained`: the last receive took less than it had room for, so the
+    /// socket is likely empty and the next one waits for readiness before
+    /// it tries (where the kernel can: `poll_first`, probed once).
     Owned {
         op: Option<Op<Recv<Vec<u8>>>>,
         buf: Vec<u8>,
         pos: usize,
+        drained: bool,
+        poll_first: Option<bool>,
     },
     /// A multishot receive picking buffers from a ring; `cur[pos..]` not
     /// read yet.
@@ -86,6 +91,8 @@ impl PollIo {
                 op: None,
                 buf: Vec::new(),
                 pos: 0,
+                drained: false,
+                poll_first: None,
             },
         )
     }
@@ -174,7 +181,13 @@ impl PollIo {
             return Poll::Ready(Ok(()));
         }
         match &mut self.read {
-            ReadSide::Owned { op, buf, pos } => {
+            ReadSide::Owned {
+                op,
+                buf,
+                pos,
+                drained,
+                poll_first,
+            } => {
                 while *pos >= buf.len() {
                     let fd = &self.fd;
                     let recv = match op {
@@ -189,11 +202,16 @@ impl PollIo {
                                 b = Vec::new();
                             }
                             b.reserve(size);
-                            op.insert(Op::submit(Recv::new(fd, b)))
+                            let first = *drained
+                                && *poll_first.get_or_insert_with(|| {
+                                    Feature::RECVSEND_POLL_FIRST.is_supported()
+                                });
+                            op.insert(Op::submit(Recv::new(fd, b).poll_first(first)))
                         }
                     };
                     let (res, b) = ready!(Pin::new(recv).poll(cx));
                     *op = None;
+                    *drained = b.len() < b.capacity();
                     *buf = b;
                     *pos = 0;
                     match res {

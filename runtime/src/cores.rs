@@ -468,6 +468,19 @@ pub struct Cores {
 }
 
 /// `n` cores, pinned, with the default [`Builder`] and a 5 s grace period.
+///
+/// # Examples
+///
+/// Each core runs the closure's future on its own runtime; `run` waits
+/// for all of them and gives their outputs in core order:
+///
+/// ```
+/// let ids = coring_runtime::cores(2)
+///     .pin(false)
+///     .run(|core| async move { core.index() })
+///     .unwrap();
+/// assert_eq!(ids, vec![0, 1]);
+/// ```
 pub fn cores(n: usize) -> Cores {
     Cores {
         count: n,

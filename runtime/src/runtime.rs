@@ -38,6 +38,20 @@ use std::time::{Duration, Instant};
 ///
 /// Dropping it drops every task, cancels every op still in flight and
 /// waits for their CQEs before the ring and the buffers go away.
+///
+/// # Examples
+///
+/// ```
+/// use coring_runtime::Runtime;
+///
+/// let rt = Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let task = coring_runtime::spawn(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// println!("{} ops in flight", rt.metrics().ops_in_flight);
+/// ```
 pub struct Runtime {
     core: Rc<Core>,
 }
@@ -153,7 +167,8 @@ impl Runtime {
         let mut woken = true;
         loop {
             if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
-                core.executor.polled.set(core.executor.polled.get() + 1);
+                let polled = &core.executor.main_polled;
+                polled.set(polled.get() + 1);
                 if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     // SQEs pushed meanwhile (a MSG_RING waking another
                     // core, say) must not wait for the next block_on.
@@ -231,15 +246,18 @@ impl Core {
         if self.shared.has_remote() {
             self.pull_remote();
         }
-        self.executor.run(self, self.task_budget);
+        let idle = self.executor.run(self, self.task_budget);
         let mut wakers = self.wakers.borrow_mut();
         let orphans = {
             let mut driver = self.driver.borrow_mut();
+            if driver.ops.has_missed_cancels() {
+                driver.retry_missed_cancels(Instant::now());
+            }
             // A push that found the SQ full reaped into `driver.reaped`:
             // the wakers there (this runtime's tasks, its block_on) must
             // run before anything waits, or the turn parks on a wake it
             // already has.
-            let busy = self.executor.has_ready() || !driver.reaped.is_empty();
+            let busy = !idle || !driver.reaped.is_empty();
             let res = if busy {
                 driver.enter(false, None)
             } else {
@@ -251,9 +269,8 @@ impl Core {
             // This runtime's tasks go straight onto the run queue; other
             // wakers wait until the driver's borrow ends, since a foreign
             // waker may do anything.
-            let queue = self.executor.queue();
             driver.reap_with(|w| {
-                if let Some(w) = wake_local(w, &self.shared, queue) {
+                if let Some(w) = wake_local(w, &self.shared, &self.executor) {
                     if is_main_waker(&w, &self.shared) {
                         self.main_woken.set(true);
                     } else {
@@ -276,9 +293,14 @@ impl Core {
     }
 
     /// Submits and waits until a CQE, the next timer or a remote wake.
-    #[inline]
+    /// Inlined into its one caller, the turn.
+    #[inline(always)]
     fn park(&self, driver: &mut Driver) -> io::Result<()> {
-        let timeout = self.timers.borrow().next_deadline().map(until);
+        let mut deadline = self.timers.borrow().next_deadline();
+        if driver.ops.has_missed_cancels() {
+            deadline = earliest(deadline, driver.ops.next_cancel_due());
+        }
+        let timeout = deadline.map(until);
         if timeout == Some(Duration::ZERO) {
             return driver.enter(false, None);
         }
@@ -346,6 +368,26 @@ impl Core {
         }
     }
 
+    /// Whether work waits outside the run queue: completions to reap, a
+    /// remote wake or job, an expired timer. For the scheduler's early
+    /// end of a slice (`executor/group.rs`); never blocks, never borrows
+    /// what is borrowed.
+    pub(crate) fn has_pending_work(&self, now: Instant) -> bool {
+        if self.shared.has_pending() {
+            return true;
+        }
+        if let Ok(mut d) = self.driver.try_borrow_mut() {
+            if d.has_pending() || !d.reaped.is_empty() {
+                return true;
+            }
+        }
+        self.timers
+            .try_borrow()
+            .ok()
+            .and_then(|t| t.next_deadline())
+            .is_some_and(|d| d <= now)
+    }
+
     pub(crate) fn backend(&self) -> &BackendInfo {
         &self.backend
     }
@@ -385,7 +427,11 @@ impl Core {
     pub(crate) fn metrics(&self) -> Metrics {
         let d = self.driver.borrow();
         let c = d.counters;
+        let queues = self.executor.queue_metrics();
         Metrics {
+            task_run_time: queues.iter().map(|q| q.run_time).sum(),
+            queue_delay: queues.iter().map(|q| q.queue_delay).sum(),
+            queues,
             sqes_submitted: c.submitted,
             cqes_reaped: c.reaped,
             enters: c.enters,
@@ -394,7 +440,7 @@ impl Core {
             cq_dropped: c.cq_dropped,
             backend: d.backend_kind(),
             tasks_spawned: self.executor.spawned.get(),
-            tasks_polled: self.executor.polled.get(),
+            tasks_polled: self.executor.polled.get() + self.executor.main_polled.get(),
             ops_in_flight: d.ops.len() as u64,
             stalls: self.stall().map_or(0, CoreStall::stalls),
         }
@@ -445,7 +491,14 @@ impl Core {
                     driver.push_cancel(ud);
                 }
             }
-            if let Err(e) = driver.enter(true, Some(Duration::from_millis(100))) {
+            driver.retry_missed_cancels(Instant::now());
+            let wait = driver
+                .ops
+                .next_cancel_due()
+                .map_or(Duration::from_millis(100), |d| {
+                    until(d).min(Duration::from_millis(100))
+                });
+            if let Err(e) = driver.enter(true, Some(wait)) {
                 fatal(e);
             }
             driver.reap();
@@ -475,6 +528,14 @@ impl Drop for Runtime {
 /// Time from now until `deadline`, zero when it passed.
 fn until(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Runs `future` on a new runtime with the default settings: the

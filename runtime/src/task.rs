@@ -1,18 +1,22 @@
 //! Task helpers under the path other runtimes use (`tokio::task`):
-//! `coring::task::yield_now`, `coring::task::spawn`, and
-//! [`Builder`] for a task with a name.
+//! `coring::task::yield_now`, `coring::task::spawn`, the task queue
+//! calls (`spawn_into`, `need_yield`, `yield_if_needed`), and [`Builder`]
+//! for a task with a name or a queue.
 
 pub use crate::blocking::{spawn_blocking, BlockingHandle};
-pub use crate::context::spawn;
-pub use crate::executor::{yield_now, JoinError, JoinHandle, YieldNow};
+pub use crate::context::{spawn, spawn_into};
+pub use crate::executor::{
+    need_yield, yield_if_needed, yield_now, JoinError, JoinHandle, YieldIfNeeded, YieldNow,
+};
 
-use crate::executor::TaskMeta;
+use crate::executor::{TaskMeta, TaskQueue};
 use std::future::Future;
 use std::panic::Location;
 
 /// Spawns a task with options: a name, which the stall detector's
-/// reports show (see [`Builder::stall_threshold`]). Every task, named or
-/// not, records where it was spawned.
+/// reports show (see [`Builder::stall_threshold`]), and the
+/// [`TaskQueue`] it runs in. Every task, named or not, records where it
+/// was spawned.
 ///
 /// [`Builder::stall_threshold`]: crate::Builder::stall_threshold
 ///
@@ -30,8 +34,8 @@ use std::panic::Location;
 #[derive(Debug, Clone, Default)]
 #[must_use = "a Builder does nothing until `spawn`"]
 pub struct Builder<'a> {
-    /// Every option goes into the [`TaskMeta`] `spawn` builds.
     name: Option<&'a str>,
+    queue: Option<&'a TaskQueue>,
 }
 
 impl<'a> Builder<'a> {
@@ -47,12 +51,20 @@ impl<'a> Builder<'a> {
         self
     }
 
-    /// Spawns `future` onto the current runtime, as
-    /// [`spawn`] does.
+    /// The task queue the task runs in (default: the runtime's default
+    /// queue), as with [`spawn_into`].
+    pub fn queue(mut self, queue: &'a TaskQueue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Spawns `future` onto the current runtime, as [`spawn`] (or, with
+    /// a queue, [`spawn_into`]) does.
     ///
     /// # Panics
     ///
-    /// Panics outside a coring runtime.
+    /// Panics outside a coring runtime, and when the queue belongs to
+    /// another runtime.
     #[track_caller]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
@@ -64,6 +76,9 @@ impl<'a> Builder<'a> {
             None => TaskMeta::unnamed(location),
             Some(name) => TaskMeta::named(name, location),
         };
-        crate::context::spawn_meta(future, meta)
+        match self.queue {
+            None => crate::context::spawn_meta(future, meta),
+            Some(queue) => crate::context::spawn_into_meta(queue, future, meta),
+        }
     }
 }

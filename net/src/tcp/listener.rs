@@ -25,6 +25,49 @@ pub const DEFAULT_BACKLOG: i32 = 1024;
 /// [`accept`](TcpListener::accept) takes one connection per op;
 /// [`incoming`](TcpListener::incoming) keeps one multishot accept in the
 /// ring for a stream of connections, the cheaper way to serve many.
+///
+/// # Examples
+///
+/// An echo server that serves each connection in a task of its own:
+///
+/// ```
+/// use coring_net::{TcpListener, TcpStream};
+///
+/// coring_runtime::start(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     coring_runtime::spawn(async move {
+///         let mut incoming = listener.incoming();
+///         while let Ok(stream) = incoming.accept().await {
+///             coring_runtime::spawn(async move {
+///                 let mut buf = Vec::with_capacity(4096);
+///                 loop {
+///                     let (res, b) = stream.read(buf).await;
+///                     match res {
+///                         Ok(n) if n > 0 => {}
+///                         _ => return,
+///                     }
+///                     let (res, b) = stream.write_all(b).await;
+///                     if res.is_err() {
+///                         return;
+///                     }
+///                     buf = b;
+///                     buf.clear();
+///                 }
+///             });
+///         }
+///     });
+///     let client = TcpStream::connect(addr).await?;
+///     let (res, _) = client.write_all(b"ping".to_vec()).await;
+///     res?;
+///     let (res, reply) = client.read_exact(vec![0; 4]).await;
+///     res?;
+///     assert_eq!(reply, b"ping");
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
 pub struct TcpListener {
     fd: SharedFd,
 }

@@ -26,6 +26,29 @@ const NO_OFFSET: u64 = u64::MAX;
 /// (`join` the two futures); [`into_split`](TcpStream::into_split) gives
 /// halves for two tasks. Dropping the stream closes the socket once no op
 /// on it is in flight.
+///
+/// # Examples
+///
+/// A buffer goes in with each call and comes back with its result, so one
+/// buffer serves a whole exchange:
+///
+/// ```
+/// use coring_net::{TcpListener, TcpStream};
+///
+/// coring_runtime::start(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _peer) = listener.accept().await?;
+///     let (res, buf) = client.write_all(b"hello".to_vec()).await;
+///     res?;
+///     // `read` fills the buffer's spare capacity: give it room.
+///     let (res, buf) = server.read(Vec::with_capacity(buf.len())).await;
+///     assert_eq!(&buf[..res?], b"hello");
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
 pub struct TcpStream {
     fd: SharedFd,
 }

@@ -19,7 +19,7 @@ pub(crate) mod table;
 pub(crate) mod unpark;
 
 pub(crate) use setup::{build_ring, RingConfig, SetupFlags, MAX_ENTRIES};
-pub(crate) use table::{OpTable, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
+pub(crate) use table::{OpTable, CANCEL_TAG, IGNORE_USER_DATA, MSG_RING_USER_DATA, WAKE_USER_DATA};
 
 use crate::op::lifecycle::{has_more, Lifecycle, OnDrop};
 use crate::op::{Completion, MultishotOpCode, OpCode, Orphan};
@@ -361,12 +361,33 @@ impl Driver {
         }
     }
 
-    /// Submits an ASYNC_CANCEL for `target`; its own CQE is ignored.
+    /// Submits an ASYNC_CANCEL for `target`. An op's cancel carries
+    /// `CANCEL_TAG | target`: its CQE goes to the table, which keeps a
+    /// missed one to send again (`table.rs`); the wake read's is ignored.
     pub(crate) fn push_cancel(&mut self, target: u64) {
+        let user_data = if target < CANCEL_TAG {
+            CANCEL_TAG | target
+        } else {
+            IGNORE_USER_DATA
+        };
         let sqe = opcode::AsyncCancel::new(target)
             .build()
-            .user_data(IGNORE_USER_DATA);
+            .user_data(user_data);
         self.push(&sqe);
+    }
+
+    /// Sends again the cancels the kernel missed (ENOENT or EALREADY for
+    /// an op still in flight) that are due by `now`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn retry_missed_cancels(&mut self, now: std::time::Instant) {
+        for target in self.ops.take_due_cancels(now) {
+            if matches!(self.ops.get_mut(target), Some(Lifecycle::Streaming(_))) {
+                self.cancel_multishot(target);
+            } else {
+                self.push_cancel(target);
+            }
+        }
     }
 
     /// The ring's own fd, the target of other rings' MSG_RING wakes, when
@@ -471,6 +492,17 @@ impl Driver {
         match &mut self.kernel {
             Kernel::Uring(ring) => !ring.completion().is_empty(),
             Kernel::Epoll(e) => e.has_cqes(),
+        }
+    }
+
+    /// Whether completions wait to be reaped: CQEs in the ring, or (with
+    /// IORING_SETUP_TASKRUN_FLAG) completions the kernel holds until the
+    /// ring's thread enters. Two loads from the shared rings; `false` on
+    /// the epoll backend, whose completions only appear in an enter.
+    pub(crate) fn has_pending(&mut self) -> bool {
+        match &mut self.kernel {
+            Kernel::Uring(ring) => ring.submission().taskrun() || !ring.completion().is_empty(),
+            Kernel::Epoll(_) => false,
         }
     }
 

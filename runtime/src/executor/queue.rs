@@ -152,6 +152,7 @@ mod tests {
                 Task::new(
                     std::future::ready(()),
                     shared.clone(),
+                    0,
                     crate::executor::TaskMeta::here(),
                 )
             })

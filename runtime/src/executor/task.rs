@@ -55,8 +55,8 @@ pub(crate) enum Stage<F: Future> {
 pub(crate) struct Header {
     /// Rule 1, in its own module (`state.rs`) for the loom model.
     state: TaskState,
-    /// Rule 2 (owner thread only); here, in the padding after `state`.
-    flags: Cell<u8>,
+    /// The task queue it runs in (`group.rs`); set at spawn, never changed.
+    group: u32,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
     /// Set at spawn, never changed; readable through any count
@@ -162,7 +162,11 @@ impl Header {
 pub(crate) struct Task<F: Future> {
     /// First field of a `repr(C)` struct: at offset 0.
     header: Header,
-    key: Cell<usize>,
+    flags: Cell<u8>,
+    /// The registry's key: a `u32` beside `flags`, so a small task keeps
+    /// its size (a slab never holds 2^32 tasks: they are over 100 bytes
+    /// each).
+    key: Cell<u32>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: Cell<Option<Waker>>,
 }
@@ -175,32 +179,33 @@ unsafe impl<F: Future> Send for Task<F> {}
 unsafe impl<F: Future> Sync for Task<F> {}
 
 impl<F: Future + 'static> Task<F> {
-    pub(crate) fn new(future: F, shared: Arc<Shared>, meta: TaskMeta) -> Arc<Self> {
+    pub(crate) fn new(future: F, shared: Arc<Shared>, group: u32, meta: TaskMeta) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
                 state: TaskState::new(),
+                group,
                 shared,
-                flags: Cell::new(JOIN_INTEREST),
                 vtable: &Self::REF_VTABLE,
                 meta,
             },
-            key: Cell::new(usize::MAX),
+            flags: Cell::new(JOIN_INTEREST),
+            key: Cell::new(u32::MAX),
             stage: UnsafeCell::new(Stage::Running(future)),
             join_waker: Cell::new(None),
         })
     }
 
     pub(crate) fn set_key(&self, key: usize) {
-        self.key.set(key);
+        self.key.set(key as u32);
     }
 
     fn set_flag(&self, f: u8, on: bool) {
-        let v = self.header.flags.get();
-        self.header.flags.set(if on { v | f } else { v & !f });
+        let v = self.flags.get();
+        self.flags.set(if on { v | f } else { v & !f });
     }
 
     fn has_flag(&self, f: u8) -> bool {
-        self.header.flags.get() & f != 0
+        self.flags.get() & f != 0
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -230,7 +235,9 @@ impl<F: Future + 'static> Task<F> {
         }
         self.header.state.complete();
         match core {
-            Some(core) => core.executor.remove(self.key.get()),
+            Some(core) => core
+                .executor
+                .remove(self.key.get() as usize, self.header.group),
             // An abort from outside `run`: leave the registry of our own
             // runtime only (a JoinHandle may outlive its runtime, or be used
             // while another runtime is entered). Otherwise the entry goes at
@@ -238,7 +245,8 @@ impl<F: Future + 'static> Task<F> {
             None => {
                 context::try_with_core(|core| {
                     if Arc::ptr_eq(&core.shared, &self.header.shared) {
-                        core.executor.remove(self.key.get());
+                        core.executor
+                            .remove(self.key.get() as usize, self.header.group);
                     }
                 });
             }
@@ -477,14 +485,14 @@ pub(crate) fn clone_waker(w: &Waker) -> Waker {
 }
 
 /// The reaper's wake (rule 5): a waker of a task of the runtime `shared`
-/// is queued onto `queue` directly, with no foreign code run and no
+/// is queued by `executor` directly, with no foreign code run and no
 /// virtual call; any other waker is given back, to be woken once the
 /// driver is no longer borrowed.
 #[inline]
 pub(crate) fn wake_local(
     w: Waker,
     shared: &Arc<Shared>,
-    queue: &super::LocalQueue,
+    executor: &super::Executor,
 ) -> Option<Waker> {
     if !std::ptr::eq(w.vtable(), &WAKER_VTABLE) {
         return Some(w);
@@ -499,7 +507,7 @@ pub(crate) fn wake_local(
     std::mem::forget(w);
     if header.notify() {
         // SAFETY: the waker's count, which `forget` kept, moves here.
-        queue.push_back(unsafe { Notified::from_raw(h) });
+        executor.push(unsafe { Notified::from_raw(h) });
     } else {
         // SAFETY: as above; the task is queued or finished already. This
         // may free the task, which then holds no future nor output (rule
@@ -545,6 +553,13 @@ impl Notified {
         std::mem::forget(self);
         // SAFETY: our count moves into the task's `run`.
         unsafe { ((*h).vtable.run)(h, core) }
+    }
+
+    /// The task queue the task runs in.
+    #[inline]
+    pub(crate) fn group(&self) -> u32 {
+        // SAFETY: we own a count, so the header is live.
+        unsafe { (*self.0.as_ptr()).group }
     }
 
     /// The address of the task, as an identity (tests).
@@ -627,7 +642,8 @@ mod tests {
     /// A task of a small future, with the Arc's two counts, is a 120-byte
     /// allocation: glibc's largest fast-bin chunk (128 bytes). One word
     /// more makes every spawn of the spawn bench's tasks slower; the name
-    /// and spawn location fit in the header's padding and one word.
+    /// and spawn location fit in one word, beside the task queue's index
+    /// in the header's padding and a `u32` registry key.
     #[test]
     fn a_small_task_stays_in_its_allocation_size() {
         fn size<F: std::future::Future>(_: &F) -> usize {

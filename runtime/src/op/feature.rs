@@ -34,10 +34,11 @@ pub struct Feature {
 }
 
 /// Features that are flags, not opcodes: (name, kernel).
-const FLAGS: [(&str, &str); 3] = [
+const FLAGS: [(&str, &str); 4] = [
     ("IORING_ACCEPT_MULTISHOT", "5.19"),
     ("IORING_RECV_MULTISHOT", "6.0"),
     ("IORING_REGISTER_PBUF_RING (provided buffer rings)", "5.19"),
+    ("IORING_RECVSEND_POLL_FIRST", "5.19"),
 ];
 
 impl Feature {
@@ -80,6 +81,14 @@ impl Feature {
     pub const PBUF_RING: Feature = Feature {
         probe: opcode::Socket::CODE,
         id: 258,
+    };
+
+    /// IORING_RECVSEND_POLL_FIRST (5.19; probed through IORING_OP_SOCKET,
+    /// which came with it): a receive or send that waits for readiness
+    /// before its first try. See [`Recv::poll_first`](crate::op::Recv::poll_first).
+    pub const RECVSEND_POLL_FIRST: Feature = Feature {
+        probe: opcode::Socket::CODE,
+        id: 259,
     };
 
     /// The error an op needing this feature gets where it is missing.

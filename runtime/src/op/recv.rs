@@ -16,6 +16,7 @@ pub struct Recv<B> {
     fd: SharedFd,
     buf: B,
     flags: i32,
+    ioprio: u16,
 }
 
 impl<B: IoBufMut> Recv<B> {
@@ -26,6 +27,7 @@ impl<B: IoBufMut> Recv<B> {
             fd: fd.clone(),
             buf,
             flags: 0,
+            ioprio: 0,
         }
     }
 
@@ -34,7 +36,25 @@ impl<B: IoBufMut> Recv<B> {
         self.flags = flags;
         self
     }
+
+    /// Skips the receive's first try and waits for the socket to be
+    /// readable first (IORING_RECVSEND_POLL_FIRST, Linux 5.19), when
+    /// `on` and the kernel has it ([`Feature::RECVSEND_POLL_FIRST`]:
+    /// pass what `is_supported` said); else an ordinary receive. The
+    /// result is the same either way; it saves the kernel a receive that
+    /// would find nothing, for a caller that knows the socket is likely
+    /// empty (it just read everything and answered a request).
+    ///
+    /// [`Feature::RECVSEND_POLL_FIRST`]: super::Feature::RECVSEND_POLL_FIRST
+    #[inline]
+    pub fn poll_first(mut self, on: bool) -> Self {
+        self.ioprio = if on { POLL_FIRST } else { 0 };
+        self
+    }
 }
+
+/// IORING_RECVSEND_POLL_FIRST, in the SQE's `ioprio`.
+const POLL_FIRST: u16 = 1 << 0;
 
 // SAFETY: the SQE points into `buf`, whose IoBufMut contract keeps the
 // memory in place and writable while `self` holds it; the fd is held open.
@@ -49,6 +69,7 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         }
         opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
             .flags(self.flags)
+            .ioprio(self.ioprio)
             .build()
     }
 
