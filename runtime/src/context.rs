@@ -164,17 +164,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_meta(future, TaskMeta::here())
-}
-
-/// [`spawn`] with the task's name and spawn location given.
-#[track_caller]
-pub(crate) fn spawn_meta<F>(future: F, meta: TaskMeta) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    with_core(|core| core.executor.spawn(&core.shared, future, meta))
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, None, future, meta))
 }
 
 /// Spawns a task onto the current runtime, into the task queue `queue`
@@ -203,21 +194,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_into_meta(queue, future, TaskMeta::here())
-}
-
-/// [`spawn_into`] with the task's name and spawn location given.
-#[track_caller]
-pub(crate) fn spawn_into_meta<F>(
-    queue: &TaskQueue,
-    future: F,
-    meta: TaskMeta,
-) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    with_core(|core| core.executor.spawn_into(&core.shared, queue, future, meta))
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, Some(queue), future, meta))
 }
 
 /// The current runtime's counters, or `None` outside a runtime.

@@ -165,12 +165,12 @@ impl Spawner {
             Ok(fut) => {
                 // A detached task; its output goes to the handle.
                 let meta = TaskMeta::unnamed(location);
-                drop(context::spawn_meta(
-                    async move {
-                        tx.send(CatchUnwind { inner: fut }.await);
-                    },
-                    meta,
-                ));
+                let task = async move {
+                    tx.send(CatchUnwind { inner: fut }.await);
+                };
+                drop(context::with_core(|core| {
+                    core.executor.spawn(&core.shared, None, task, meta)
+                }));
             }
             Err(panic) => tx.send(Err(JoinError::panic(panic))),
         });

@@ -189,7 +189,9 @@ impl Runtime {
         F::Output: 'static,
     {
         let meta = TaskMeta::here();
-        self.core.executor.spawn(&self.core.shared, future, meta)
+        self.core
+            .executor
+            .spawn(&self.core.shared, None, future, meta)
     }
 
     pub(crate) fn core_shared(&self) -> &Arc<Shared> {

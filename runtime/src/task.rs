@@ -76,9 +76,8 @@ impl<'a> Builder<'a> {
             None => TaskMeta::unnamed(location),
             Some(name) => TaskMeta::named(name, location),
         };
-        match self.queue {
-            None => crate::context::spawn_meta(future, meta),
-            Some(queue) => crate::context::spawn_into_meta(queue, future, meta),
-        }
+        crate::context::with_core(|core| {
+            core.executor.spawn(&core.shared, self.queue, future, meta)
+        })
     }
 }

@@ -87,9 +87,13 @@ impl Executor {
         }
     }
 
+    /// Spawns into task queue `queue` of this runtime, or the default
+    /// queue.
+    #[track_caller]
     pub(crate) fn spawn<F>(
         &self,
         shared: &Arc<Shared>,
+        queue: Option<&TaskQueue>,
         future: F,
         meta: TaskMeta,
     ) -> JoinHandle<F::Output>
@@ -97,22 +101,9 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.spawn_in(shared, future, group::DEFAULT_GROUP, meta)
-    }
-
-    /// Spawns into task queue `queue` of this runtime.
-    #[track_caller]
-    pub(crate) fn spawn_into<F>(
-        &self,
-        shared: &Arc<Shared>,
-        queue: &TaskQueue,
-        future: F,
-        meta: TaskMeta,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
+        let Some(queue) = queue else {
+            return self.spawn_in(shared, future, group::DEFAULT_GROUP, meta);
+        };
         let index = queue.index_for(shared);
         self.groups.spawned(index);
         self.spawn_in(shared, future, index, meta)
