@@ -299,7 +299,7 @@ impl Builder {
     /// ([`stall::stall_signal`](crate::stall::stall_signal) names it) to
     /// record the stack. A poll costs one clock read more. The
     /// report goes to the [`stall_handler`](Builder::stall_handler), on
-    /// the watchdog thread.
+    /// the detector's reporter thread.
     ///
     /// # Examples
     ///
@@ -320,7 +320,7 @@ impl Builder {
 
     /// What the stall detector calls for each stall (default: print the
     /// [`Stall`]'s line and its backtrace on stderr). It runs on the
-    /// watchdog thread, never on the core. Setting a handler does not
+    /// detector's reporter thread (one per process), never on the core. Setting a handler does not
     /// turn the detector on: see [`stall_threshold`](Builder::stall_threshold).
     pub fn stall_handler(mut self, handler: impl Fn(&Stall) + Send + Sync + 'static) -> Self {
         self.stall_handler = Some(Arc::new(handler));

@@ -12,8 +12,9 @@
 //! A watchdog thread (one per process) looks at the running polls a
 //! quarter threshold apart and interrupts a stuck one's thread with a
 //! real-time signal ([`stall_signal`]), whose handler records the stack;
-//! the watchdog names its frames from the binary's symbols and debug
-//! info and calls the handler, never on a core. A poll is reported within
+//! a reporter thread (one per process too) names its frames from the
+//! binary's symbols and debug info and calls the handler, never on a
+//! core. A poll is reported within
 //! 1.25 thresholds of its start (plus scheduling delays); a poll shorter
 //! than the threshold never is. A poll still running after
 //! [`STUCK_AFTER`] (or ten thresholds, if longer) is reported then, with
@@ -51,8 +52,8 @@ pub const STALL_ENV: &str = "CORING_STALL_MS";
 
 /// What a runtime calls for each stall (see
 /// [`Builder::stall_handler`](crate::Builder::stall_handler)). It runs on
-/// the watchdog thread, one report at a time, for every runtime that
-/// uses it.
+/// the detector's reporter thread, one report at a time, for every
+/// runtime that uses it.
 pub type StallHandler = Arc<dyn Fn(&Stall) + Send + Sync + 'static>;
 
 /// The low bit of `poll_started`: the watchdog marked this poll stalled
@@ -97,9 +98,9 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(1);
 /// 4. The core thread's swap after the poll sees the mark; it reads the
 ///    sample if its tag is this poll's word, gives the handler's task
 ///    count back, and sends the watchdog the task's name and spawn
-///    location, the duration and the addresses. The watchdog symbolizes
-///    them and calls the runtime's handler: one report per stalled poll,
-///    never on the core thread.
+///    location, the duration and the addresses. The reporter thread
+///    symbolizes them and calls the runtime's handler: one report per
+///    stalled poll, never on the core thread nor the watchdog's.
 /// 5. A marked poll whose sample is taken and that is still running
 ///    after the slot's `stuck_after_ns` is marked ongoing (the second
 ///    bit, again by compare-exchange) by the watchdog, which then owns
@@ -212,7 +213,7 @@ pub(crate) struct StallConfig {
 /// One runtime's side of the detector (core thread only).
 pub(crate) struct CoreStall {
     slot: Arc<Slot>,
-    events: mpsc::Sender<watchdog::Event>,
+    events: mpsc::Sender<Box<Ended>>,
     stalls: Cell<u64>,
     /// The clock of the per-poll timestamp (rule 1).
     clock: libc::clockid_t,
@@ -334,7 +335,7 @@ impl CoreStall {
             sample: self.slot.sample.read(word),
         };
         // The watchdog lives as long as the process.
-        let _ = self.events.send(watchdog::Event::Ended(Box::new(ended)));
+        let _ = self.events.send(Box::new(ended));
     }
 }
 

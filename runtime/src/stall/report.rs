@@ -1,5 +1,5 @@
 //! What a stall report holds, how its addresses become names (on the
-//! watchdog thread), and the default handler.
+//! reporter thread), and the default handler.
 
 use super::Ended;
 use std::fmt;

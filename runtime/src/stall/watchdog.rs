@@ -1,8 +1,10 @@
-//! The watchdog thread: one per process, started by the first runtime
-//! with the stall detector on. It marks stalled polls and signals their
-//! threads (rules 2 and 3 of the module doc), and turns the core threads'
-//! reports into [`Stall`]s for their handlers (rule 4). With no runtime
-//! registered it sleeps until one is.
+//! The watchdog thread and the reporter thread: one of each per process,
+//! started by the first runtime with the stall detector on. The watchdog
+//! marks stalled polls and signals their threads (rules 2, 3 and 5 on
+//! `Slot`); with no runtime registered it sleeps until one is. The
+//! reporter turns stalled polls into [`Stall`]s for their handlers (rule
+//! 4): symbolizing (slow the first time, while the debug info loads) and
+//! a slow handler never delay the watchdog's next look.
 
 use super::report::Stall;
 use super::{now_ns, signal, Ended, Polled, Slot, MARKS, ONGOING, STALLED};
@@ -12,20 +14,15 @@ use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-/// What the watchdog thread receives.
-pub(crate) enum Event {
-    /// A slot was registered: look again at once.
-    Registered,
-    /// A stalled poll ended (rule 4).
-    Ended(Box<Ended>),
-}
-
 struct Watchdog {
     /// The registered slots. The watchdog signals a slot's thread only
     /// while holding this lock, and a runtime deregisters (on its own
     /// thread, before that thread can end) under it too.
     slots: Arc<Slots>,
-    events: mpsc::Sender<Event>,
+    /// Wakes the watchdog when a slot is registered.
+    registered: mpsc::Sender<()>,
+    /// To the reporter thread.
+    reports: mpsc::Sender<Box<Ended>>,
 }
 
 type Slots = Mutex<Vec<Arc<Slot>>>;
@@ -44,14 +41,29 @@ fn watchdog() -> io::Result<&'static Watchdog> {
 }
 
 fn start() -> Result<Watchdog, String> {
-    let (events, rx) = mpsc::channel();
+    let (registered, registrations) = mpsc::channel();
+    let (reports, to_report) = mpsc::channel::<Box<Ended>>();
     let slots = Arc::new(Mutex::new(Vec::new()));
     let theirs = slots.clone();
+    let ours = reports.clone();
+    let failed = |e| format!("coring: cannot start the stall detector's threads: {e}");
+    std::thread::Builder::new()
+        .name("coring-stall-report".into())
+        .spawn(move || {
+            for ended in to_report {
+                report(*ended);
+            }
+        })
+        .map_err(failed)?;
     std::thread::Builder::new()
         .name("coring-stall-watchdog".into())
-        .spawn(move || run(&theirs, rx))
-        .map_err(|e| format!("coring: cannot start the stall detector's watchdog thread: {e}"))?;
-    Ok(Watchdog { slots, events })
+        .spawn(move || run(&theirs, &registrations, &ours))
+        .map_err(failed)?;
+    Ok(Watchdog {
+        slots,
+        registered,
+        reports,
+    })
 }
 
 fn lock_slots(slots: &Slots) -> MutexGuard<'_, Vec<Arc<Slot>>> {
@@ -60,11 +72,11 @@ fn lock_slots(slots: &Slots) -> MutexGuard<'_, Vec<Arc<Slot>>> {
 }
 
 /// Registers `slot`; returns the sender its runtime reports on.
-pub(super) fn register(slot: Arc<Slot>) -> io::Result<mpsc::Sender<Event>> {
+pub(super) fn register(slot: Arc<Slot>) -> io::Result<mpsc::Sender<Box<Ended>>> {
     let w = watchdog()?;
     lock_slots(&w.slots).push(slot);
-    let _ = w.events.send(Event::Registered);
-    Ok(w.events.clone())
+    let _ = w.registered.send(());
+    Ok(w.reports.clone())
 }
 
 /// Forgets `slot`: its thread is signalled no more once this returns.
@@ -74,25 +86,23 @@ pub(super) fn deregister(slot: &Arc<Slot>) {
     }
 }
 
-/// The thread's loop.
-fn run(slots: &Slots, rx: mpsc::Receiver<Event>) {
+/// The watchdog's loop.
+fn run(slots: &Slots, registrations: &mpsc::Receiver<()>, reports: &mpsc::Sender<Box<Ended>>) {
     loop {
         // `WATCHDOG` keeps a sender for the life of the process.
-        let event = match tick(slots) {
-            None => match rx.recv() {
-                Ok(e) => Some(e),
-                Err(_) => return,
-            },
-            Some(t) => match rx.recv_timeout(t) {
-                Ok(e) => Some(e),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            },
+        let woke = match tick(slots) {
+            None => registrations.recv().is_ok(),
+            Some(t) => !matches!(
+                registrations.recv_timeout(t),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
         };
-        if let Some(Event::Ended(ended)) = event {
-            report(*ended);
+        if !woke {
+            return;
         }
-        look(slots);
+        for ended in look(slots) {
+            let _ = reports.send(Box::new(ended));
+        }
     }
 }
 
@@ -103,9 +113,9 @@ fn tick(slots: &Slots) -> Option<Duration> {
     Some(Duration::from_nanos(min / 4).clamp(MIN_TICK, MAX_TICK))
 }
 
-/// Rules 2, 3 and 5: marks and signals every poll over its threshold,
-/// and reports those stuck for good.
-fn look(slots: &Slots) {
+/// Rules 2, 3 and 5: marks and signals every poll over its threshold;
+/// returns the reports of those stuck for good.
+fn look(slots: &Slots) -> Vec<Ended> {
     let mut stuck = Vec::new();
     {
         let slots = lock_slots(slots);
@@ -128,9 +138,7 @@ fn look(slots: &Slots) {
             }
         }
     }
-    for ended in stuck {
-        report(ended);
-    }
+    stuck
 }
 
 /// Moves the slot's word from `word` to `to`; fails when the poll ended.
