@@ -1,7 +1,7 @@
 //! The thread-local current runtime, and the free functions that use it.
 
 use crate::driver::unpark::Shared;
-use crate::executor::{JoinHandle, Notified, TaskQueue};
+use crate::executor::{JoinHandle, Notified, TaskMeta, TaskQueue};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -164,7 +164,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| core.executor.spawn(&core.shared, future))
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, None, future, meta))
 }
 
 /// Spawns a task onto the current runtime, into the task queue `queue`
@@ -193,7 +194,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| core.executor.spawn_into(&core.shared, queue, future))
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, Some(queue), future, meta))
 }
 
 /// The current runtime's counters, or `None` outside a runtime.

@@ -40,6 +40,7 @@ pub mod op;
 pub mod registered;
 mod runtime;
 pub mod signal;
+pub mod stall;
 pub mod task;
 pub mod time;
 mod trace;

@@ -43,4 +43,7 @@ pub struct Metrics {
     /// (abandoned ones included), and completed ops whose future has not
     /// taken the result yet.
     pub ops_in_flight: u64,
+    /// Polls the stall detector reported (0 when it is off; see
+    /// [`Builder::stall_threshold`](crate::Builder::stall_threshold)).
+    pub stalls: u64,
 }

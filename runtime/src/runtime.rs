@@ -19,8 +19,9 @@ use crate::context;
 use crate::driver::backend::BackendInfo;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
-use crate::executor::{wake_local, Executor, JoinHandle, Notified};
+use crate::executor::{wake_local, Executor, JoinHandle, Notified, TaskMeta};
 use crate::metrics::Metrics;
+use crate::stall::{CoreStall, StallConfig};
 use crate::time::Timers;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -75,6 +76,8 @@ pub(crate) struct Core {
     spin_before_park: Option<Duration>,
     shutting_down: Cell<bool>,
     backend: BackendInfo,
+    /// The stall detector, when it is on.
+    stall: Option<Box<CoreStall>>,
 }
 
 impl Runtime {
@@ -100,7 +103,9 @@ impl Runtime {
         task_budget: u32,
         blocking: (usize, Duration),
         spin_before_park: Option<Duration>,
+        stall: Option<StallConfig>,
     ) -> io::Result<Runtime> {
+        let stall = stall.map(CoreStall::new).transpose()?.map(Box::new);
         let shared = Shared::new()?;
         let driver = Driver::new(cfg, register_ring_fd, shared.eventfd(), backend.kind())?;
         if let Some(fd) = driver.msg_ring_target() {
@@ -122,6 +127,7 @@ impl Runtime {
                 spin_before_park,
                 shutting_down: Cell::new(false),
                 backend,
+                stall,
             }),
         })
     }
@@ -134,12 +140,24 @@ impl Runtime {
     ///
     /// Panics when called inside a running coring runtime (a nested
     /// `block_on` would block that runtime's thread).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             !context::is_entered(),
             "coring: block_on called inside a running runtime"
         );
         let _enter = context::enter(&self.core);
+        // Without the stall detector the loop polls `future` itself, and
+        // pays nothing for the detector; with it, a wrapper that times
+        // each poll.
+        match self.core.stall() {
+            None => self.run_until(future),
+            Some(w) => self.run_until(w.time_root(future, std::panic::Location::caller())),
+        }
+    }
+
+    /// `block_on`'s loop.
+    fn run_until<F: Future>(&self, future: F) -> F::Output {
         let core = &*self.core;
         let mut future = pin!(future);
         // SAFETY: the waker's data is a count of `core.shared` taken here
@@ -164,12 +182,16 @@ impl Runtime {
     }
 
     /// Spawns a task onto this runtime; it runs during `block_on`.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.executor.spawn(&self.core.shared, future)
+        let meta = TaskMeta::here();
+        self.core
+            .executor
+            .spawn(&self.core.shared, None, future, meta)
     }
 
     pub(crate) fn core_shared(&self) -> &Arc<Shared> {
@@ -372,6 +394,12 @@ impl Core {
         &self.backend
     }
 
+    /// The stall detector, when it is on.
+    #[inline]
+    pub(crate) fn stall(&self) -> Option<&CoreStall> {
+        self.stall.as_deref()
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.get()
     }
@@ -416,6 +444,7 @@ impl Core {
             tasks_spawned: self.executor.spawned.get(),
             tasks_polled: self.executor.polled.get() + self.executor.main_polled.get(),
             ops_in_flight: d.ops.len() as u64,
+            stalls: self.stall().map_or(0, CoreStall::stalls),
         }
     }
 

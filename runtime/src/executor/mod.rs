@@ -21,7 +21,7 @@ mod task_queue;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
-pub(crate) use task::{clone_waker, wake_local, Notified};
+pub(crate) use task::{clone_waker, retain_task, wake_local, HeldTask, Notified, TaskMeta};
 pub use task_queue::{Latency, QueueMetrics, Shares, TaskQueue};
 pub use yield_now::{need_yield, yield_if_needed, yield_now, YieldIfNeeded, YieldNow};
 
@@ -87,38 +87,41 @@ impl Executor {
         }
     }
 
-    pub(crate) fn spawn<F>(&self, shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        self.spawn_in(shared, future, group::DEFAULT_GROUP)
-    }
-
-    /// Spawns into task queue `queue` of this runtime.
+    /// Spawns into task queue `queue` of this runtime, or the default
+    /// queue.
     #[track_caller]
-    pub(crate) fn spawn_into<F>(
+    pub(crate) fn spawn<F>(
         &self,
         shared: &Arc<Shared>,
-        queue: &TaskQueue,
+        queue: Option<&TaskQueue>,
         future: F,
+        meta: TaskMeta,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
+        let Some(queue) = queue else {
+            return self.spawn_in(shared, future, group::DEFAULT_GROUP, meta);
+        };
         let index = queue.index_for(shared);
         self.groups.spawned(index);
-        self.spawn_in(shared, future, index)
+        self.spawn_in(shared, future, index, meta)
     }
 
     #[inline]
-    fn spawn_in<F>(&self, shared: &Arc<Shared>, future: F, group: u32) -> JoinHandle<F::Output>
+    fn spawn_in<F>(
+        &self,
+        shared: &Arc<Shared>,
+        future: F,
+        group: u32,
+        meta: TaskMeta,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let task = task::Task::new(future, shared.clone(), group);
+        let task = task::Task::new(future, shared.clone(), group, meta);
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.set_key(key);
         self.push(task.clone().into_notified());
@@ -161,11 +164,15 @@ impl Executor {
         self.groups.run(self, core, budget)
     }
 
-    /// Polls one task: the one place the executor does.
+    /// Polls one task: the one place the executor does, and where the
+    /// stall detector, when it is on, times it.
     #[inline(always)]
     fn poll(&self, task: Notified, core: &Core) {
         self.polled.set(self.polled.get() + 1);
-        task.run(core);
+        match core.stall() {
+            None => task.run(core),
+            Some(watch) => watch.poll_task(core, task),
+        }
     }
 
     pub(crate) fn extend_queue(&self, tasks: &mut Vec<Notified>) {
