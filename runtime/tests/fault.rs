@@ -20,7 +20,7 @@ use coring_runtime::fault::{self, Point};
 use coring_runtime::fd::SharedFd;
 use coring_runtime::op::{Op, OpenAt};
 use coring_runtime::registered::FileTable;
-use coring_runtime::{Builder, Runtime};
+use coring_runtime::{Backend, Builder};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -131,21 +131,27 @@ const FATAL: [(i32, &str); 4] = [
     (libc::ENXIO, "ENXIO"),
 ];
 
+/// A builder for io_uring whatever `CORING_BACKEND` says: the faults are
+/// injected into io_uring's enter, register and push.
+fn uring() -> Builder {
+    Builder::new().backend(Backend::IoUring)
+}
+
 /// The ring shapes a step behaves differently under.
 fn rings() -> Vec<(&'static str, Builder)> {
     vec![
-        ("default", Builder::new()),
-        ("tiny", Builder::new().entries(4)),
+        ("default", uring()),
+        ("tiny", uring().entries(4)),
         (
             "plain",
-            Builder::new()
+            uring()
                 .single_issuer(false)
                 .defer_taskrun(false)
                 .coop_taskrun(false)
                 .register_ring_fd(false)
                 .entries(8),
         ),
-        ("batch1", Builder::new().submit_batch(1)),
+        ("batch1", uring().submit_batch(1)),
     ]
 }
 
@@ -274,7 +280,7 @@ fn transient_enter_errors_lose_nothing() {
 #[test]
 fn ebadr_is_counted() {
     let _s = serial();
-    let rt = Runtime::new().unwrap();
+    let rt = uring().build().unwrap();
     fault::fail_next(Point::Enter, 3, libc::EBADR);
     rt.block_on(async {
         for _ in 0..5 {
@@ -316,7 +322,7 @@ fn full_sq_on_push_loses_nothing() {
 fn register_errors_are_returned() {
     let _s = serial();
     let fds_before = fd_count();
-    let rt = Runtime::new().unwrap();
+    let rt = uring().build().unwrap();
     rt.block_on(async {
         fault::fail_nth(Point::Register, 1, libc::ENOMEM);
         let e = FixedBufPool::register(4, 4096).expect_err("fixed buffers");
@@ -350,7 +356,7 @@ fn optional_registers_failing_leave_a_working_runtime() {
     let _s = serial();
     for n in 1..=3 {
         fault::fail_next(Point::Register, n, libc::EINVAL);
-        workload(&format!("first {n} registers fail"), Builder::new(), || {});
+        workload(&format!("first {n} registers fail"), uring(), || {});
         fault::clear();
     }
 }
@@ -420,7 +426,7 @@ fn child(step: &str, errno: i32) {
     let counter = Arc::new(Counter::default());
     match step {
         "turn" => {
-            let rt = Runtime::new().unwrap();
+            let rt = uring().build().unwrap();
             rt.block_on(async {
                 let _op = coring_runtime::io::read(&rd, counter.buf(8));
                 fault::fail_nth(Point::Enter, 1, errno);
@@ -428,7 +434,7 @@ fn child(step: &str, errno: i32) {
             });
         }
         "submit_batch" => {
-            let rt = Builder::new().submit_batch(2).build().unwrap();
+            let rt = uring().submit_batch(2).build().unwrap();
             rt.block_on(async {
                 fault::fail_nth(Point::Enter, 1, errno);
                 let a = coring_runtime::io::read(&rd, counter.buf(8));
@@ -437,7 +443,7 @@ fn child(step: &str, errno: i32) {
             });
         }
         "device_batch" => {
-            let rt = Builder::new().device_batch(2).build().unwrap();
+            let rt = uring().device_batch(2).build().unwrap();
             let dir = std::env::temp_dir().join(format!("coring-fault-{}", std::process::id()));
             std::fs::write(&dir, [7u8; 8192]).unwrap();
             let f = SharedFd::new(File::open(&dir).unwrap().into());
@@ -457,7 +463,7 @@ fn child(step: &str, errno: i32) {
             });
         }
         "cancel_full_sq" => {
-            let rt = Builder::new().entries(4).build().unwrap();
+            let rt = uring().entries(4).build().unwrap();
             rt.block_on(async {
                 let ops: Vec<_> = (0..4)
                     .map(|_| coring_runtime::io::read(&rd, counter.buf(8)))
@@ -467,7 +473,7 @@ fn child(step: &str, errno: i32) {
             });
         }
         "shutdown" => {
-            let rt = Runtime::new().unwrap();
+            let rt = uring().build().unwrap();
             rt.block_on(async {
                 let c = counter.clone();
                 let rd = rd.clone();
@@ -480,7 +486,7 @@ fn child(step: &str, errno: i32) {
             drop(rt);
         }
         "block_on_flush" => {
-            let rt = Runtime::new().unwrap();
+            let rt = uring().build().unwrap();
             // The op outlives block_on, whose end flushes the SQ.
             let (op,) = rt.block_on(async {
                 fault::fail_nth(Point::Enter, 1, errno);
