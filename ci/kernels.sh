@@ -328,6 +328,12 @@ dump() {
     echo "@@ thread $(basename "$t") $(cat "$t/comm" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)"
     sed 's/^/@@   /' "$t/stack" 2>/dev/null
   done
+  # Where each thread is in user space, when the host has gdb.
+  if command -v gdb >/dev/null 2>&1; then
+    echo "@@ user stacks (gdb):"
+    timeout 120 gdb -p "$pid" -batch -nx -ex 'set pagination off' -ex 'thread apply all bt' 2>&1 |
+      grep -E '^(Thread|#)' | cut -c1-300 | sed 's/^/@@   /' | head -n 400
+  fi
   for fd in /proc/$pid/fd/*; do
     case $(readlink "$fd" 2>/dev/null) in
       *io_uring*)
@@ -389,7 +395,7 @@ EOT
   fi
   break
   done
-  grep -E '^(SKIP|skip|emulated|measured)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
+  grep -E '^(SKIP|skip|emulated|measured|soak:)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
   echo "@@ result $name passed=$passed failed=$failed ignored=$ignored ms=$ms rc=$rc runs=$attempt"
 done </run/tests
 echo "@@ suite done"

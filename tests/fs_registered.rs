@@ -87,3 +87,77 @@ fn fixed_buffers_and_registered_file_round_trip() {
     drop(rt1);
     std::fs::remove_file(&p).unwrap();
 }
+
+/// Reads `fd` into a buffer of `pool` on an io-wq worker (IOSQE_ASYNC):
+/// the worker posts the CQE, then leaves the request's last reference
+/// (which holds the ring's resource node) to task work.
+async fn read_fixed_in_a_worker(pool: &FixedBufPool, fd: &coring::fd::SharedFd) {
+    use coring::op::{Offload, Op, ReadFixed};
+    let buf = pool.try_get().expect("a free fixed buffer");
+    let (res, buf) = Op::submit(Offload(ReadFixed::new(fd, buf, 0))).await;
+    assert_eq!(res.unwrap(), 4);
+    assert_eq!(&buf[..], b"data");
+}
+
+/// Pools dropped right after a fixed read an io-wq worker finished, and
+/// registered again, on one runtime: none waits for the ring. On Linux 6.1
+/// with DEFER_TASKRUN, IORING_UNREGISTER_BUFFERS waits until the worker's
+/// request lets go of the table, which it does in task work only this
+/// thread runs, and only when it enters the ring: when that work came
+/// after the thread's last enter, the unregister waited for ever (the soak
+/// hung there; docs/KERNELS.md). A race, so many rounds.
+#[test]
+fn pools_dropped_after_reads_in_a_worker_never_wait() {
+    const ROUNDS: usize = 300;
+    support::with_watchdog("pool drops", std::time::Duration::from_secs(60), || {
+        let file = support::TempFile::new("fsreg-wq", b"data");
+        let rt = coring::Runtime::new().unwrap();
+        rt.block_on(async {
+            let fd = file.open_ro();
+            for i in 0..ROUNDS {
+                // Sizes up and down: a smaller pool takes the table the
+                // last one left, a bigger one replaces it.
+                let pool = FixedBufPool::register(1 + i % 3, 4096).unwrap();
+                read_fixed_in_a_worker(&pool, &fd).await;
+                // A second pool waits for this one to go.
+                let e = FixedBufPool::register(1, 4096).unwrap_err();
+                assert!(e.to_string().contains("already has"), "{e}");
+            }
+        });
+    });
+}
+
+/// A pool dropped while a zero-copy send waits for its notification (the
+/// peer has not read the bytes yet) lets go of its buffers at once; the
+/// send ends when the peer reads. On Linux 6.1 a SEND_ZC's notification
+/// holds the ring's resource node until the bytes are consumed, and
+/// IORING_UNREGISTER_BUFFERS waits for every such hold without running
+/// the ring's task work: with the reader on the same thread it waited for
+/// ever (the soak hung there; docs/KERNELS.md).
+#[test]
+fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
+    support::with_watchdog("pool drop", std::time::Duration::from_secs(30), || {
+        let rt = coring::Runtime::new().unwrap();
+        rt.block_on(async {
+            if !coring::op::Feature::SEND_ZC.is_supported() {
+                println!("SKIP: no SEND_ZC in this kernel (6.0)");
+                return;
+            }
+            let (c, s) = support::tcp_pair().await;
+            let pool = FixedBufPool::register(1, 4096).unwrap();
+            const LEN: usize = 64 * 1024;
+            let send = coring::spawn(async move { c.write_zc(vec![7u8; LEN]).await.0 });
+            // The bytes go out; the notification waits for the reader.
+            coring::time::sleep(std::time::Duration::from_millis(50)).await;
+            drop(pool);
+            let mut got = 0;
+            while got < LEN {
+                let (res, buf) = s.read(Vec::with_capacity(LEN)).await;
+                let n = res.unwrap();
+                assert!(n > 0 && buf.iter().all(|&b| b == 7));
+                got += n;
+            }
+            assert_eq!(send.await.unwrap().unwrap(), LEN);
+        });
+    });
+}
