@@ -88,55 +88,53 @@ fn fixed_buffers_and_registered_file_round_trip() {
     std::fs::remove_file(&p).unwrap();
 }
 
-/// Reads `fd` into a buffer of `pool` on an io-wq worker (IOSQE_ASYNC):
-/// the worker posts the CQE, then leaves the request's last reference
-/// (which holds the ring's resource node) to task work.
-async fn read_fixed_in_a_worker(pool: &FixedBufPool, fd: &coring::fd::SharedFd) {
-    use coring::op::{Offload, Op, ReadFixed};
-    let buf = pool.try_get().expect("a free fixed buffer");
-    let (res, buf) = Op::submit(Offload(ReadFixed::new(fd, buf, 0))).await;
-    assert_eq!(res.unwrap(), 4);
-    assert_eq!(&buf[..], b"data");
-}
-
-/// Pools dropped right after a fixed read an io-wq worker finished, and
-/// registered again, on one runtime: none waits for the ring. On Linux 6.1
-/// with DEFER_TASKRUN, IORING_UNREGISTER_BUFFERS waits until the worker's
-/// request lets go of the table, which it does in task work only this
-/// thread runs, and only when it enters the ring: when that work came
-/// after the thread's last enter, the unregister waited for ever (the soak
-/// hung there; docs/KERNELS.md). A race, so many rounds.
+/// Pools of different sizes, one after another on one runtime: each
+/// works, and a second pool is refused while one is alive. (A pool's drop
+/// empties its slots; the next pool fills the same table.)
 #[test]
-fn pools_dropped_after_reads_in_a_worker_never_wait() {
-    const ROUNDS: usize = 300;
-    support::with_watchdog("pool drops", std::time::Duration::from_secs(60), || {
-        let file = support::TempFile::new("fsreg-wq", b"data");
-        let rt = coring::Runtime::new().unwrap();
-        rt.block_on(async {
-            let fd = file.open_ro();
-            for i in 0..ROUNDS {
-                // Sizes up and down: a smaller pool takes the table the
-                // last one left, a bigger one replaces it.
-                let pool = FixedBufPool::register(1 + i % 3, 4096).unwrap();
-                read_fixed_in_a_worker(&pool, &fd).await;
-                // A second pool waits for this one to go.
-                let e = FixedBufPool::register(1, 4096).unwrap_err();
-                assert!(e.to_string().contains("already has"), "{e}");
+fn pools_one_after_another_on_one_runtime() {
+    use coring::op::{Op, ReadFixed};
+    let file = support::TempFile::new("fsreg-seq", b"data");
+    support::run(20, async {
+        let fd = file.open_ro();
+        for count in [2, 1, 5, 64, 3] {
+            let pool = FixedBufPool::register(count, 4096).unwrap();
+            let e = FixedBufPool::register(1, 4096).unwrap_err();
+            assert!(e.to_string().contains("already has"), "{e}");
+            let bufs: Vec<_> = (0..count).map(|_| pool.try_get().unwrap()).collect();
+            for buf in bufs {
+                let (res, buf) = Op::submit(ReadFixed::new(&fd, buf, 0)).await;
+                assert_eq!(res.unwrap(), 4);
+                assert_eq!(&buf[..], b"data");
             }
-        });
+        }
     });
 }
 
-/// A pool dropped while a zero-copy send waits for its notification (the
-/// peer has not read the bytes yet) lets go of its buffers at once; the
-/// send ends when the peer reads. On Linux 6.1 a SEND_ZC's notification
-/// holds the ring's resource node until the bytes are consumed, and
-/// IORING_UNREGISTER_BUFFERS waits for every such hold without running
-/// the ring's task work: with the reader on the same thread it waited for
-/// ever (the soak hung there; docs/KERNELS.md).
+/// File tables one after another on one runtime, smaller and bigger: each
+/// takes its slots, and a second is refused while one is alive.
 #[test]
-fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
-    support::with_watchdog("pool drop", std::time::Duration::from_secs(30), || {
+fn file_tables_one_after_another_on_one_runtime() {
+    let file = support::TempFile::new("fsreg-tables", b"data");
+    support::run(20, async {
+        let fd = file.open_ro();
+        for slots in [2u32, 1, 8, 3] {
+            let table = FileTable::register(slots).unwrap();
+            assert!(FileTable::register(1).is_err());
+            let regs: Vec<_> = (0..slots).map(|_| table.insert(&fd).unwrap()).collect();
+            assert_eq!(table.available(), 0);
+            assert!(table.insert(&fd).is_err(), "every slot is taken");
+            drop(regs);
+            assert_eq!(table.available(), slots as usize);
+        }
+    });
+}
+
+/// Drops what `make` registered while a zero-copy send waits for its
+/// notification (the peer has not read the bytes yet): the drop must not
+/// wait for the ring, and the send ends once the peer reads.
+fn drop_while_a_zero_copy_send_waits(make: fn() -> Box<dyn std::any::Any>) {
+    support::with_watchdog("the drop", std::time::Duration::from_secs(30), move || {
         let rt = coring::Runtime::new().unwrap();
         rt.block_on(async {
             if !coring::op::Feature::SEND_ZC.is_supported() {
@@ -144,12 +142,12 @@ fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
                 return;
             }
             let (c, s) = support::tcp_pair().await;
-            let pool = FixedBufPool::register(1, 4096).unwrap();
+            let registered = make();
             const LEN: usize = 64 * 1024;
             let send = coring::spawn(async move { c.write_zc(vec![7u8; LEN]).await.0 });
             // The bytes go out; the notification waits for the reader.
             coring::time::sleep(std::time::Duration::from_millis(50)).await;
-            drop(pool);
+            drop(registered);
             let mut got = 0;
             while got < LEN {
                 let (res, buf) = s.read(Vec::with_capacity(LEN)).await;
@@ -160,4 +158,20 @@ fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
             assert_eq!(send.await.unwrap().unwrap(), LEN);
         });
     });
+}
+
+/// A pool dropped while a zero-copy send waits lets go at once. On Linux
+/// 6.1 a SEND_ZC's notification holds the ring's resource node until it
+/// completes, in task work; IORING_UNREGISTER_BUFFERS waits for every
+/// hold on the node and, with DEFER_TASKRUN, never runs that task work:
+/// an unregister there waits for ever (docs/KERNELS.md).
+#[test]
+fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
+    drop_while_a_zero_copy_send_waits(|| Box::new(FixedBufPool::register(1, 4096).unwrap()));
+}
+
+/// The same for a file table (IORING_UNREGISTER_FILES waits the same way).
+#[test]
+fn a_file_table_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
+    drop_while_a_zero_copy_send_waits(|| Box::new(FileTable::register(2).unwrap()));
 }

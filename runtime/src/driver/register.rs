@@ -123,12 +123,12 @@ impl Driver {
     /// memory may be freed; false leaves it to be leaked.
     ///
     /// The table itself stays registered, its slots emptied with
-    /// IORING_REGISTER_BUFFERS_UPDATE (5.13), which never waits: an
-    /// unregister waits until no request holds the table's resource node,
-    /// and on 6.1 with DEFER_TASKRUN a request that an io-wq worker
-    /// finished drops its hold in task work that only this thread would
-    /// run, so the unregister waited for ever (docs/KERNELS.md). Kernels
-    /// without the update (before 5.13, no DEFER_TASKRUN either)
+    /// IORING_REGISTER_BUFFERS_UPDATE (5.13), which never waits. An
+    /// unregister waits until no request holds the ring's resource node;
+    /// on 6.1 a SEND_ZC notification holds it until task work that, with
+    /// DEFER_TASKRUN, only this thread runs, and the waiting unregister
+    /// does not run it: it waits for ever (docs/KERNELS.md). Kernels
+    /// without the update (before 5.13: no SEND_ZC, no DEFER_TASKRUN)
     /// unregister.
     pub(crate) fn release_buffers(&self, count: usize) -> bool {
         let ring = match &self.kernel {
