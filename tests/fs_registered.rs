@@ -131,8 +131,10 @@ fn file_tables_one_after_another_on_one_runtime() {
 }
 
 /// Drops what `make` registered while a zero-copy send waits for its
-/// notification (the peer has not read the bytes yet): the drop must not
-/// wait for the ring, and the send ends once the peer reads.
+/// notification: the drop must not wait for the ring, and the send ends
+/// once the peer reads. The peer's receive buffer is kept small and
+/// unread, so most of the bytes stay in the sender's queue and the
+/// notification cannot come before the drop.
 fn drop_while_a_zero_copy_send_waits(make: fn() -> Box<dyn std::any::Any>) {
     support::with_watchdog("the drop", std::time::Duration::from_secs(30), move || {
         let rt = coring::Runtime::new().unwrap();
@@ -142,20 +144,35 @@ fn drop_while_a_zero_copy_send_waits(make: fn() -> Box<dyn std::any::Any>) {
                 return;
             }
             let (c, s) = support::tcp_pair().await;
+            socket2::SockRef::from(&s)
+                .set_recv_buffer_size(64 * 1024)
+                .unwrap();
             let registered = make();
-            const LEN: usize = 64 * 1024;
-            let send = coring::spawn(async move { c.write_zc(vec![7u8; LEN]).await.0 });
-            // The bytes go out; the notification waits for the reader.
+            let send = coring::spawn(async move {
+                let (res, _) = c.write_zc(vec![7u8; 4 << 20]).await;
+                // The peer reads to the end of the stream.
+                drop(c);
+                res
+            });
+            // The send goes out; its notification waits for the reader.
             coring::time::sleep(std::time::Duration::from_millis(50)).await;
             drop(registered);
-            let mut got = 0;
-            while got < LEN {
-                let (res, buf) = s.read(Vec::with_capacity(LEN)).await;
-                let n = res.unwrap();
-                assert!(n > 0 && buf.iter().all(|&b| b == 7));
-                got += n;
-            }
-            assert_eq!(send.await.unwrap().unwrap(), LEN);
+            let reader = coring::spawn(async move {
+                let mut got = 0;
+                loop {
+                    let (res, buf) = s.read(Vec::with_capacity(64 * 1024)).await;
+                    match res.unwrap() {
+                        0 => return got,
+                        n => {
+                            assert!(buf.iter().all(|&b| b == 7));
+                            got += n;
+                        }
+                    }
+                }
+            });
+            let sent = send.await.unwrap().unwrap();
+            assert!(sent > 0);
+            assert_eq!(reader.await.unwrap(), sent);
         });
     });
 }
