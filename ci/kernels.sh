@@ -464,8 +464,12 @@ run_kernel() {
   vmlinuz=$(ls "$root"/boot/vmlinuz-* 2>/dev/null | head -n1)
   [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* under $root"
   ver=${vmlinuz##*/vmlinuz-}
-  work=$cache/run/$ver
-  rm -rf "$work"
+  # A directory of this run's own: runs at the same time (other
+  # checkouts on one host) share the cache but not their guests' files.
+  # Those of runs a day old go.
+  mkdir -p "$cache/run"
+  find "$cache/run" -mindepth 1 -maxdepth 1 -name "$ver.*" -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+  work=$(mktemp -d "$cache/run/$ver.XXXXXX")
   mkdir -p "$work/initramfs"/{bin,proc,sys,dev,mods}
   cp "$(busybox_static)" "$work/initramfs/bin/busybox"
   collect_modules "$root" "$work/initramfs" "$ver"
@@ -505,7 +509,7 @@ run_kernel() {
     -nic none -display none -serial stdio -monitor none -no-reboot \
     </dev/null >"$work/console.log" 2>&1 || true
   t1=$(date +%s)
-  rm -f "$work/scratch.img"
+  rm -rf "$work/scratch.img" "$work/initramfs" "$initrd"
   tr -d '\r' <"$work/console.log" >"$work/console.txt"
 
   local up=no done=no
