@@ -1,59 +1,100 @@
-//! hyper's HTTP/1.1 hello-world server on coring against hyper on tokio's
-//! current_thread runtime (`tokio`), loaded by `wrk`. coring contenders:
-//! `coring` (native `HyperIo`), `coring-ring` (native, receiving on a
-//! provided-buffer ring), `coring-sq` (native, every write through an
-//! io_uring send: `direct_writes(false)`), `coring-ring-sq` (both),
-//! `coring-compat` (`Compat` + hyper-util's `TokioIo`). Not run unless
+//! hyper's HTTP/1.1 hello-world server on coring against hyper on tokio,
+//! over HTTP and over HTTPS, loaded by `wrk` (or a built-in generator).
+//!
+//! HTTP contenders: `coring` (native `HyperIo`), `coring-ring` (native,
+//! receiving on a provided-buffer ring), `coring-sq` (native, every write
+//! through an io_uring send: `direct_writes(false)`), `coring-ring-sq`
+//! (both), `coring-compat` (`Compat` + hyper-util's `TokioIo`), `tokio`
+//! (current_thread runtime) and `tokio-mt1` (multi-thread runtime with one
+//! worker). HTTPS contenders (tokio-rustls with rustls's ring provider, a
+//! self-signed ECDSA P-256 certificate made at start, TLS 1.3):
+//! `coring-https` (tokio-rustls over `Compat`, as `examples/https.rs`) and
+//! `tokio-https` (tokio-rustls on tokio current_thread). Not run unless
 //! named with `--only`: `coring-timer` and `tokio-timer`, `coring` and
 //! `tokio` with hyper's `header_read_timeout` (30 s) on `HyperTimer` and
 //! hyper-util's `TokioTimer`.
 //!
 //! ```text
-//! cargo bench --bench http                         # 5 repeats, wrk -t1 -c64 -d3s
-//! cargo bench --bench http -- --repeats 9 --secs 3 --conns 64 --only coring,tokio
-//! cargo bench --bench http -- --callgrind          # user-space instructions per request
+//! cargo bench -p coring-bench --bench http        # 5 repeats x 3 s, 16, 64 and 256 connections
+//! cargo bench -p coring-bench --bench http -- --repeats 9 --secs 3 --conns 64 --only coring,tokio
+//! cargo bench -p coring-bench --bench http -- --docs     # also copy http.csv and http.svg to docs/
+//! cargo bench -p coring-bench --bench http -- --callgrind    # user-space instructions per request
 //! ```
 //!
 //! Each server runs in its own process (this binary with `--server KIND
 //! ADDR`) pinned to CPU 0; `wrk -t1 -cN -dSs` runs pinned to CPU 1
-//! (`taskset -c 1`). Contenders are interleaved, in an order rotated each
-//! repeat; each run starts a fresh server, warms it with 1 s of load,
-//! then measures one wrk run. Server CPU per request is the server's run
+//! (`taskset -c 1`; over `https://` for the HTTPS contenders). For each
+//! connection count the contenders are interleaved, in an order rotated
+//! each repeat; each run starts a fresh server, warms it with 1 s of load,
+//! then measures one run of the load (its connections, and for HTTPS
+//! their handshakes, are new). Server CPU per request is the server's run
 //! time over the window (the sum of `/proc/PID/task/*/schedstat`) divided
-//! by wrk's request count. Reported: medians, and the median of the
-//! per-repeat (paired) ratios to tokio.
+//! by the requests. Reported: medians, spreads, and the median of the
+//! per-repeat (paired) ratios to `tokio` (HTTP) or `tokio-https` (HTTPS).
+//! Results: a table on stdout, `http.csv` and `http.svg` in the output
+//! folder (`--out DIR`, default `target/bench-results`) and, with
+//! `--docs`, in `docs/`.
 //!
 //! `--callgrind`: each server under `valgrind --tool=callgrind`; after a
-//! warm-up, `callgrind_control -z`, a wrk run, `callgrind_control -d`; the
-//! dump's instruction total divided by wrk's requests is the server's
-//! user-space instructions per request (noise-free; the kernel's share is
-//! not counted). Dumps stay in /tmp/coring-http-callgrind.
+//! warm-up, two windows (`callgrind_control -z`, a load run of S then of
+//! 2S seconds, `callgrind_control -d`): a window's instruction total over
+//! its requests is the server's user-space instructions per request
+//! (noise-free; the kernel's share is not counted), which includes the
+//! set-up of the load's new connections (for HTTPS, a TLS handshake each:
+//! ~1.3M instructions); the difference of the two windows over the
+//! difference of their requests leaves that out. Dumps stay in
+//! /tmp/coring-http-callgrind; the first connection count of `--conns` is
+//! used.
 //!
 //! Without `wrk` on PATH (or with `--load raw`), a raw load generator
-//! takes its place: N keep-alive connections on a tokio current_thread
-//! runtime pinned to CPU 1, each sending a GET and reading the whole
-//! response in a loop.
-//!
-//! Self-contained on purpose (no shared bench module): it wants `wrk`
-//! (`apt-get install wrk`) and, for `--callgrind`, valgrind.
+//! takes its place: N keep-alive connections (over tokio-rustls, trusting
+//! the server's certificate, for HTTPS) on a tokio current_thread runtime
+//! pinned to CPU 1, each sending a GET and reading the whole response in a
+//! loop. It wants `wrk` (`apt-get install wrk`; Debian's is built with
+//! OpenSSL, so it speaks HTTPS) and, for `--callgrind`, valgrind.
+
+mod common;
 
 use bytes::Bytes;
+use common::chart;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 9] = [
     "coring",
     "coring-ring",
     "coring-sq",
     "coring-ring-sq",
     "coring-compat",
     "tokio",
+    "tokio-mt1",
+    "coring-https",
+    "tokio-https",
 ];
+
+/// Whether `kind` serves HTTPS.
+fn is_https(kind: &str) -> bool {
+    kind.ends_with("-https")
+}
+
+/// The contender the paired ratios of `kind` are taken against.
+fn base_of(kind: &str) -> &'static str {
+    if is_https(kind) {
+        "tokio-https"
+    } else {
+        "tokio"
+    }
+}
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(
@@ -62,105 +103,157 @@ async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 }
 
 fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
-    // sched_setaffinity only read and write that local set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!("http bench: could not pin to CPU {cpu}");
-        }
+    if let Err(e) = common::pin_to_cpu(cpu) {
+        eprintln!("http bench: could not pin to CPU {cpu}: {e}");
     }
 }
 
-/// The server process: serves hello-world on `addr` until killed; prints
-/// `PORT n` once listening.
+/// A new self-signed certificate for `localhost`: the TLS acceptor, and
+/// the certificate for a client to trust.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, CertificateDer<'static>) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    let cert = made.cert.der().clone();
+    let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("TLS config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert)
+}
+
+/// Prints `PORT n` (and `CERT hex` of the certificate's DER for HTTPS)
+/// once listening.
+fn announce(port: u16, cert: Option<&CertificateDer<'_>>) {
+    println!("PORT {port}");
+    if let Some(cert) = cert {
+        let hex: String = cert.iter().map(|b| format!("{b:02x}")).collect();
+        println!("CERT {hex}");
+    }
+    std::io::stdout().flush().expect("stdout");
+}
+
+/// The server process: serves hello-world on `addr` until killed.
 fn serve(kind: &str, addr: &str) {
     pin_to_cpu(0);
-    let announce = |port: u16| {
-        println!("PORT {port}");
-        std::io::stdout().flush().expect("stdout");
-    };
     match kind {
         "coring" | "coring-ring" | "coring-sq" | "coring-ring-sq" | "coring-compat"
-        | "coring-timer" => {
-            coring::start(async move {
-                let listener = coring::net::TcpListener::bind(addr).expect("bind");
-                announce(listener.local_addr().expect("addr").port());
-                let ring = kind
-                    .starts_with("coring-ring")
-                    .then(|| coring::buf::BufRing::new(1024, 16 * 1024).expect("buffer ring"));
-                let mut incoming = listener.incoming();
-                loop {
-                    let Ok(stream) = incoming.accept().await else {
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let mut http = hyper::server::conn::http1::Builder::new();
-                    if kind == "coring-timer" {
-                        http.timer(coring::net::HyperTimer)
-                            .header_read_timeout(std::time::Duration::from_secs(30));
-                    }
-                    let task = match (kind, &ring) {
-                        ("coring-compat", _) => {
-                            let io = hyper_util::rt::TokioIo::new(stream.compat());
-                            coring::spawn(async move {
-                                let _ = http.serve_connection(io, service_fn(hello)).await;
-                            })
-                        }
-                        (_, Some(ring)) => {
-                            let io = coring::net::HyperIo::with_ring(stream, ring)
-                                .direct_writes(!kind.ends_with("-sq"));
-                            coring::spawn(async move {
-                                let _ = http.serve_connection(io, service_fn(hello)).await;
-                            })
-                        }
-                        _ => {
-                            let io = coring::net::HyperIo::new(stream)
-                                .direct_writes(!kind.ends_with("-sq"));
-                            coring::spawn(async move {
-                                let _ = http.serve_connection(io, service_fn(hello)).await;
-                            })
-                        }
-                    };
-                    drop(task);
-                }
-            })
-            .expect("io_uring");
-        }
-        "tokio" | "tokio-timer" => {
-            let timer = kind == "tokio-timer";
+        | "coring-timer" | "coring-https" => serve_coring(kind, addr),
+        "tokio" | "tokio-timer" | "tokio-https" => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("tokio");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-                announce(listener.local_addr().expect("addr").port());
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    tokio::spawn(async move {
-                        let mut http = hyper::server::conn::http1::Builder::new();
-                        if timer {
-                            http.timer(hyper_util::rt::TokioTimer::new())
-                                .header_read_timeout(std::time::Duration::from_secs(30));
-                        }
-                        let _ = http.serve_connection(io, service_fn(hello)).await;
-                    });
-                }
-            });
+            rt.block_on(serve_tokio(kind, addr));
+        }
+        "tokio-mt1" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("tokio");
+            rt.block_on(serve_tokio(kind, addr));
         }
         other => panic!("unknown server kind {other}"),
+    }
+}
+
+fn serve_coring(kind: &str, addr: &str) {
+    let tls = is_https(kind).then(tls_acceptor);
+    coring::start(async move {
+        let listener = coring::net::TcpListener::bind(addr).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        announce(port, tls.as_ref().map(|t| &t.1));
+        let ring = kind
+            .starts_with("coring-ring")
+            .then(|| coring::buf::BufRing::new(1024, 16 * 1024).expect("buffer ring"));
+        let mut incoming = listener.incoming();
+        loop {
+            let Ok(stream) = incoming.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let mut http = hyper::server::conn::http1::Builder::new();
+            if kind == "coring-timer" {
+                http.timer(coring::net::HyperTimer)
+                    .header_read_timeout(std::time::Duration::from_secs(30));
+            }
+            let task = match (kind, &ring, &tls) {
+                (_, _, Some((acceptor, _))) => {
+                    let accept = acceptor.accept(stream.compat());
+                    coring::spawn(async move {
+                        let Ok(tls) = accept.await else { return };
+                        let io = TokioIo::new(tls);
+                        let _ = http.serve_connection(io, service_fn(hello)).await;
+                    })
+                }
+                ("coring-compat", _, _) => {
+                    let io = TokioIo::new(stream.compat());
+                    coring::spawn(async move {
+                        let _ = http.serve_connection(io, service_fn(hello)).await;
+                    })
+                }
+                (_, Some(ring), _) => {
+                    let io = coring::net::HyperIo::with_ring(stream, ring)
+                        .direct_writes(!kind.ends_with("-sq"));
+                    coring::spawn(async move {
+                        let _ = http.serve_connection(io, service_fn(hello)).await;
+                    })
+                }
+                _ => {
+                    let io =
+                        coring::net::HyperIo::new(stream).direct_writes(!kind.ends_with("-sq"));
+                    coring::spawn(async move {
+                        let _ = http.serve_connection(io, service_fn(hello)).await;
+                    })
+                }
+            };
+            drop(task);
+        }
+    })
+    .expect("coring runtime");
+}
+
+async fn serve_tokio(kind: &str, addr: &str) {
+    let timer = kind == "tokio-timer";
+    let tls = is_https(kind).then(tls_acceptor);
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    announce(port, tls.as_ref().map(|t| &t.1));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = tls.as_ref().map(|t| t.0.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            if timer {
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(30));
+            }
+            let _ = match acceptor {
+                Some(acceptor) => {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let io = TokioIo::new(tls);
+                    http.serve_connection(io, service_fn(hello)).await
+                }
+                None => {
+                    let io = TokioIo::new(stream);
+                    http.serve_connection(io, service_fn(hello)).await
+                }
+            };
+        });
     }
 }
 
 struct Server {
     child: Child,
     port: u16,
+    /// The certificate's DER, for HTTPS.
+    cert: Option<Vec<u8>>,
 }
 
 impl Server {
@@ -181,33 +274,32 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn server");
-        let out = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("server output");
-        let port = line
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = || {
+            let mut l = String::new();
+            out.read_line(&mut l).expect("server output");
+            l
+        };
+        let first = line();
+        let port = first
             .trim()
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{kind}: server did not start ({line:?})"));
-        Server { child, port }
+            .unwrap_or_else(|| panic!("{kind}: server did not start ({first:?})"));
+        let cert = is_https(kind).then(|| {
+            let l = line();
+            let hex = l.trim().strip_prefix("CERT ").expect("the certificate");
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+                .collect()
+        });
+        Server { child, port, cert }
     }
 
     /// Run time of every thread of the server so far, in ns.
     fn cpu_ns(&self) -> u64 {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let mut total = 0;
-        for t in std::fs::read_dir(dir).expect("task dir").flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                total += s
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-        total
+        common::process_cpu_ns(self.child.id())
     }
 }
 
@@ -218,26 +310,27 @@ impl Drop for Server {
     }
 }
 
-/// Runs wrk pinned to CPU 1; the requests it completed and its seconds.
-/// Runs the load: wrk, or the raw generator when `RAW_LOAD` is set.
-fn load(port: u16, conns: usize, secs: f64) -> (u64, f64) {
-    if RAW_LOAD.load(std::sync::atomic::Ordering::Relaxed) {
-        raw_load(port, conns, secs)
-    } else {
-        wrk(port, conns, secs)
-    }
-}
-
 /// Whether the raw load generator replaces wrk.
 static RAW_LOAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// (wrk takes whole seconds.)
-fn wrk(port: u16, conns: usize, secs: f64) -> (u64, f64) {
+/// Runs the load (wrk, or the raw generator when `RAW_LOAD` is set)
+/// against `server`: the requests it completed and its seconds.
+fn load(server: &Server, conns: usize, secs: f64) -> (u64, f64) {
+    if RAW_LOAD.load(std::sync::atomic::Ordering::Relaxed) {
+        raw_load(server.port, server.cert.clone(), conns, secs)
+    } else {
+        wrk(server.port, server.cert.is_some(), conns, secs)
+    }
+}
+
+/// wrk pinned to CPU 1 (it takes whole seconds).
+fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64) {
+    let scheme = if https { "https" } else { "http" };
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1"])
         .arg(format!("-c{conns}"))
         .arg(format!("-d{}s", secs.round().max(1.0) as u64))
-        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(format!("{scheme}://127.0.0.1:{port}/"))
         .output()
         .expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -256,8 +349,7 @@ fn wrk(port: u16, conns: usize, secs: f64) -> (u64, f64) {
             } else {
                 t.trim_end_matches('s').parse().unwrap_or(0.0)
             };
-            let errors = text.contains("Socket errors") || text.contains("Non-2xx");
-            if errors {
+            if text.contains("Socket errors") || text.contains("Non-2xx") {
                 eprintln!("wrk reported errors:\n{text}");
             }
             return (n, secs);
@@ -270,59 +362,45 @@ fn wrk(port: u16, conns: usize, secs: f64) -> (u64, f64) {
 }
 
 /// The load generator when wrk is missing (or `--load raw`): `conns`
-/// keep-alive connections, each sending a GET and reading the whole
-/// response in a loop, on a tokio current_thread runtime in a thread
-/// pinned to CPU 1. The requests completed and the seconds.
-fn raw_load(port: u16, conns: usize, secs: f64) -> (u64, f64) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// keep-alive connections (TLS trusting `cert` when given), each sending a
+/// GET and reading the whole response in a loop, on a tokio
+/// current_thread runtime in a thread pinned to CPU 1. The requests
+/// completed and the seconds.
+fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, f64) {
     std::thread::spawn(move || {
         pin_to_cpu(1);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio");
+        let tls = cert.map(|der| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(der.into()).expect("trust the certificate");
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+        });
         rt.block_on(async move {
             let start = std::time::Instant::now();
             let end = start + std::time::Duration::from_secs_f64(secs);
             let mut tasks = Vec::new();
             for _ in 0..conns {
+                let tls = tls.clone();
                 tasks.push(tokio::spawn(async move {
-                    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
                         .await
                         .expect("connect");
-                    s.set_nodelay(true).expect("nodelay");
-                    let mut buf = vec![0u8; 4096];
-                    let mut done = 0u64;
-                    while std::time::Instant::now() < end {
-                        s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-                            .await
-                            .expect("send");
-                        // Read one response: headers, then content-length.
-                        let mut have = 0;
-                        loop {
-                            let n = s.read(&mut buf[have..]).await.expect("recv");
-                            assert!(n > 0, "the server closed");
-                            have += n;
-                            let Some(h) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n")
-                            else {
-                                continue;
-                            };
-                            let head = std::str::from_utf8(&buf[..h]).expect("utf-8");
-                            let len: usize = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length")
-                                        .then(|| v.trim().parse().ok())?
-                                })
-                                .expect("content-length");
-                            if have >= h + 4 + len {
-                                break;
-                            }
+                    tcp.set_nodelay(true).expect("nodelay");
+                    match tls {
+                        Some(tls) => {
+                            let name =
+                                rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                            let s = tls.connect(name, tcp).await.expect("TLS handshake");
+                            get_loop(s, end).await
                         }
-                        done += 1;
+                        None => get_loop(tcp, end).await,
                     }
-                    done
                 }));
             }
             let mut total = 0;
@@ -336,17 +414,44 @@ fn raw_load(port: u16, conns: usize, secs: f64) -> (u64, f64) {
     .expect("load thread")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
+/// GETs on `s` until `end`, reading each whole response; the count.
+async fn get_loop<S>(mut s: S, end: std::time::Instant) -> u64
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 4096];
+    let mut done = 0u64;
+    while std::time::Instant::now() < end {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .await
+            .expect("send");
+        s.flush().await.expect("flush");
+        // Read one response: headers, then content-length.
+        let mut have = 0;
+        loop {
+            let n = s.read(&mut buf[have..]).await.expect("recv");
+            assert!(n > 0, "the server closed");
+            have += n;
+            let Some(h) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = std::str::from_utf8(&buf[..h]).expect("utf-8");
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .expect("content-length");
+            if have >= h + 4 + len {
+                break;
+            }
+        }
+        done += 1;
     }
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
+    done
 }
 
 fn has(cmd: &str) -> bool {
@@ -358,58 +463,177 @@ fn has(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn wall_clock(kinds: &[String], repeats: usize, secs: f64, conns: usize) {
-    // rps[kind][repeat], cpu_ns_per_req[kind][repeat]
-    let mut rps = vec![Vec::new(); kinds.len()];
-    let mut cpu = vec![Vec::new(); kinds.len()];
+/// One measured run.
+struct Sample {
+    repeat: usize,
+    kind: String,
+    conns: usize,
+    secs: f64,
+    requests: u64,
+    server_cpu_ns: u64,
+}
+
+impl Sample {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+    fn cpu_us_per_req(&self) -> f64 {
+        self.server_cpu_ns as f64 / 1e3 / self.requests.max(1) as f64
+    }
+}
+
+fn wall_clock(kinds: &[String], repeats: usize, secs: f64, conns: &[usize]) -> Vec<Sample> {
+    let mut samples = Vec::new();
     for r in 0..repeats {
-        for i in 0..kinds.len() {
-            let k = (i + r) % kinds.len();
-            let server = Server::start(&kinds[k], &[]);
-            load(server.port, conns, 1.0);
-            let c0 = server.cpu_ns();
-            let (n, t) = load(server.port, conns, secs);
-            let c1 = server.cpu_ns();
-            let per = (c1 - c0) as f64 / n.max(1) as f64;
-            eprintln!(
-                "repeat {r} {:>14}: {:>9.0} req/s, server CPU {:>6.2} us/req",
-                kinds[k],
-                n as f64 / t,
-                per / 1e3
-            );
-            rps[k].push(n as f64 / t);
-            cpu[k].push(per);
+        for &c in conns {
+            for i in 0..kinds.len() {
+                let kind = &kinds[(i + r) % kinds.len()];
+                let server = Server::start(kind, &[]);
+                load(&server, c, 1.0);
+                let c0 = server.cpu_ns();
+                let (requests, secs) = load(&server, c, secs);
+                let c1 = server.cpu_ns();
+                let s = Sample {
+                    repeat: r,
+                    kind: kind.clone(),
+                    conns: c,
+                    secs,
+                    requests,
+                    server_cpu_ns: c1.saturating_sub(c0),
+                };
+                eprintln!(
+                    "repeat {r} x{c:<3} {kind:>14}: {:>9.0} req/s, server CPU {:>6.2} us/req",
+                    s.rps(),
+                    s.cpu_us_per_req()
+                );
+                samples.push(s);
+            }
         }
     }
-    let base = kinds.iter().position(|k| k == "tokio");
-    let gen = match RAW_LOAD.load(std::sync::atomic::Ordering::Relaxed) {
-        true => "raw load generator",
-        false => "wrk -t1",
-    };
-    println!("\n{gen} -c{conns} -d{secs}s, {repeats} repeats, server on CPU 0, load on CPU 1");
-    println!("| server | req/s (median) | spread | server CPU/req | req/s vs tokio (paired) | CPU/req vs tokio (paired) |");
-    println!("|---|---|---|---|---|---|");
-    for k in 0..kinds.len() {
-        let med = median(rps[k].clone());
-        let lo = rps[k].iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = rps[k].iter().cloned().fold(0.0, f64::max);
-        let (rr, cr) = match base {
-            Some(b) => (
-                median((0..repeats).map(|r| rps[k][r] / rps[b][r]).collect()),
-                median((0..repeats).map(|r| cpu[k][r] / cpu[b][r]).collect()),
-            ),
-            None => (f64::NAN, f64::NAN),
-        };
-        println!(
-            "| {} | {:.0} | {:.0}% | {:.2} us | {:.3}x | {:.3}x |",
-            kinds[k],
-            med,
-            (hi - lo) / med * 100.0,
-            median(cpu[k].clone()) / 1e3,
-            rr,
-            cr
+    samples
+}
+
+/// The samples of `kind` with `conns` connections, by repeat.
+fn cell<'a>(samples: &'a [Sample], kind: &str, conns: usize) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| s.kind == kind && s.conns == conns)
+        .collect()
+}
+
+/// The median over repeats of `f(kind) / f(base)`, as `0.987×` (`–`
+/// where the base did not run).
+fn paired(
+    samples: &[Sample],
+    kind: &str,
+    base: &str,
+    conns: usize,
+    f: fn(&Sample) -> f64,
+) -> String {
+    let (a, b) = (cell(samples, kind, conns), cell(samples, base, conns));
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .filter_map(|x| Some((f(x), f(b.iter().find(|y| y.repeat == x.repeat)?))))
+        .collect();
+    let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+    common::paired_ratio(&xs, &ys).map_or("–".into(), |r| format!("{r:.3}×"))
+}
+
+/// The markdown table, the CSV and the chart.
+fn report(samples: &[Sample], kinds: &[String], conns: &[usize], load: &str) -> [String; 3] {
+    let mut table = format!(
+        "{load}, {} repeats, server on CPU 0, load on CPU 1; ratios are paired, to tokio (HTTP) or tokio-https (HTTPS)\n",
+        samples.iter().map(|s| s.repeat + 1).max().unwrap_or(0)
+    );
+    table.push_str("| server | conns | req/s (median) | spread | server CPU/req | req/s vs base | CPU/req vs base |\n");
+    table.push_str("|---|---|---|---|---|---|---|\n");
+    for &c in conns {
+        for k in kinds {
+            let xs = cell(samples, k, c);
+            let rps: Vec<f64> = xs.iter().map(|s| s.rps()).collect();
+            let cpu: Vec<f64> = xs.iter().map(|s| s.cpu_us_per_req()).collect();
+            let (Some(r), Some(u)) = (common::summarize(&rps), common::summarize(&cpu)) else {
+                continue;
+            };
+            let base = base_of(k);
+            let _ = writeln!(
+                table,
+                "| {k} | {c} | {:.0} | {:.0}% | {:.2} µs | {} | {} |",
+                r.median,
+                r.spread_pct(),
+                u.median,
+                paired(samples, k, base, c, Sample::rps),
+                paired(samples, k, base, c, Sample::cpu_us_per_req),
+            );
+        }
+    }
+    let mut csv = String::from(
+        "repeat,server,protocol,conns,secs,requests,req_per_s,server_cpu_us_per_req\n",
+    );
+    for s in samples {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{:.3},{},{:.0},{:.3}",
+            s.repeat,
+            s.kind,
+            if is_https(&s.kind) { "https" } else { "http" },
+            s.conns,
+            s.secs,
+            s.requests,
+            s.rps(),
+            s.cpu_us_per_req()
         );
     }
+    [table, csv, svg(samples, kinds, conns)]
+}
+
+/// Rows req/s and server CPU per request, columns HTTP and HTTPS, a line
+/// per runtime (`coring-https` is `coring`'s line in the HTTPS column).
+fn svg(samples: &[Sample], kinds: &[String], conns: &[usize]) -> String {
+    let runtime = |k: &str| k.strip_suffix("-https").unwrap_or(k).to_string();
+    let mut series: Vec<String> = Vec::new();
+    for k in kinds {
+        if !series.contains(&runtime(k)) {
+            series.push(runtime(k));
+        }
+    }
+    let names: Vec<&str> = series.iter().map(String::as_str).collect();
+    let cols = ["HTTP".to_string(), "HTTPS".to_string()];
+    let grid = chart::Grid {
+        title: "hyper hello-world, 1 server core: coring vs tokio (medians)",
+        rows: &["requests/s", "server CPU µs per request"],
+        cols: &cols,
+        xs: conns,
+        x_label: "connections",
+        series: &names,
+        bold: "coring",
+    };
+    type Metric = fn(&Sample) -> f64;
+    let metrics: [Metric; 2] = [Sample::rps, Sample::cpu_us_per_req];
+    grid.svg(|row, col, k, c| {
+        let kind = match col {
+            0 => series[k].clone(),
+            _ => format!("{}-https", series[k]),
+        };
+        let v: Vec<f64> = cell(samples, &kind, c)
+            .into_iter()
+            .map(metrics[row])
+            .collect();
+        common::summarize(&v).map(|s| s.median)
+    })
+}
+
+/// The instruction total of a callgrind dump.
+fn callgrind_total(dump: &str) -> u64 {
+    let text = std::fs::read_to_string(dump).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn callgrind(kinds: &[String], secs: f64, conns: usize) {
@@ -421,7 +645,11 @@ fn callgrind(kinds: &[String], secs: f64, conns: usize) {
     }
     let dir = "/tmp/coring-http-callgrind";
     std::fs::create_dir_all(dir).expect("out dir");
-    println!("\n| server | requests | instructions | instructions/request |");
+    println!(
+        "\n{conns} connections; windows of {secs} s and {} s",
+        2.0 * secs
+    );
+    println!("| server | requests (S, 2S) | instructions/request | without connection set-up |");
     println!("|---|---|---|---|");
     for kind in kinds {
         for f in std::fs::read_dir(dir).expect("dir").flatten() {
@@ -439,34 +667,33 @@ fn callgrind(kinds: &[String], secs: f64, conns: usize) {
         ];
         let server = Server::start(kind, &wrapper);
         let pid = server.child.id().to_string();
-        load(server.port, conns, 2.0);
-        let ok =
-            |s: std::io::Result<std::process::ExitStatus>| s.map(|s| s.success()).unwrap_or(false);
+        load(&server, conns, 2.0);
         let quiet = |args: &[&str]| {
-            ok(Command::new("callgrind_control")
+            Command::new("callgrind_control")
                 .args(args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .status())
+                .status()
+                .is_ok_and(|s| s.success())
         };
-        assert!(quiet(&["-z", &pid]), "callgrind_control -z");
-        let (n, _) = load(server.port, conns, secs);
-        assert!(quiet(&["-d", &pid]), "callgrind_control -d");
+        // Two windows, each with its load's own connections (and TLS
+        // handshakes): their difference is the steady cost per request.
+        let mut windows = Vec::new();
+        for (i, len) in [secs, 2.0 * secs].into_iter().enumerate() {
+            assert!(quiet(&["-z", &pid]), "callgrind_control -z");
+            let (n, _) = load(&server, conns, len);
+            assert!(quiet(&["-d", &pid]), "callgrind_control -d");
+            windows.push((n, callgrind_total(&format!("{dir}/{kind}.{pid}.{}", i + 1))));
+        }
         drop(server);
-        let dump = format!("{dir}/{kind}.{pid}.1");
-        let text = std::fs::read_to_string(&dump).unwrap_or_default();
-        let ir: u64 = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("summary:")
-                    .or_else(|| l.strip_prefix("totals:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0);
+        let [(n1, ir1), (n2, ir2)] = [windows[0], windows[1]];
+        // The difference is only as good as the second window's extra
+        // requests: flag it when the rate moved between the windows.
+        let steady = ir2.saturating_sub(ir1) as f64 / n2.saturating_sub(n1).max(1) as f64;
+        let doubtful = if 2 * n2 < 3 * n1 { " (rate moved)" } else { "" };
         println!(
-            "| {kind} | {n} | {ir} | {:.0} |",
-            ir as f64 / n.max(1) as f64
+            "| {kind} | {n1}, {n2} | {:.0} | {steady:.0}{doubtful} |",
+            ir2 as f64 / n2.max(1) as f64,
         );
     }
 }
@@ -485,7 +712,11 @@ fn main() {
     };
     let repeats: usize = opt("--repeats").and_then(|v| v.parse().ok()).unwrap_or(5);
     let secs: f64 = opt("--secs").and_then(|v| v.parse().ok()).unwrap_or(3.0);
-    let conns: usize = opt("--conns").and_then(|v| v.parse().ok()).unwrap_or(64);
+    let conns: Vec<usize> = opt("--conns")
+        .unwrap_or_else(|| "16,64,256".into())
+        .split(',')
+        .map(|c| c.trim().parse().expect("--conns: a list of numbers"))
+        .collect();
     let kinds: Vec<String> = match opt("--only") {
         Some(list) => list.split(',').map(String::from).collect(),
         None => KINDS.iter().map(|s| s.to_string()).collect(),
@@ -500,8 +731,25 @@ fn main() {
         RAW_LOAD.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     if args.iter().any(|a| a == "--callgrind") {
-        callgrind(&kinds, secs.max(5.0), conns);
-    } else {
-        wall_clock(&kinds, repeats, secs, conns);
+        callgrind(&kinds, secs.max(5.0), conns[0]);
+        return;
+    }
+    let samples = wall_clock(&kinds, repeats, secs, &conns);
+    let load = match RAW_LOAD.load(std::sync::atomic::Ordering::Relaxed) {
+        true => "raw load generator",
+        false => "wrk -t1",
+    };
+    let [table, csv, svg] = report(&samples, &kinds, &conns, load);
+    println!("\n{table}");
+    let out = opt("--out").unwrap_or_else(chart::default_out);
+    let docs = args.iter().any(|a| a == "--docs");
+    let files = [
+        ("http.csv", &*csv),
+        ("http.svg", &*svg),
+        ("http.txt", &*table),
+    ];
+    if let Err(e) = chart::write_outputs(&out, docs, &files) {
+        eprintln!("http bench: {e}");
+        std::process::exit(1);
     }
 }

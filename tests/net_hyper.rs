@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use support::with_watchdog;
+use support::{curl, with_watchdog};
 
 type ResBody = UnsyncBoxBody<Bytes, hyper::Error>;
 type ReqBody = UnsyncBoxBody<Bytes, Infallible>;
@@ -725,14 +725,6 @@ fn http2_through_hyper_executor_and_timer() {
             conn.await.expect("conn task").expect("client connection");
         });
     });
-}
-
-fn curl(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "30"])
-        .args(args)
-        .output()
-        .expect("run curl")
 }
 
 #[test]

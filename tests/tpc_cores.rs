@@ -618,7 +618,7 @@ fn metrics_per_core_from_the_launcher() {
         let m = handle.metrics();
         assert_eq!(m.len(), 2);
         for (i, m) in m.iter().enumerate() {
-            let m = m.unwrap_or_else(|| panic!("core {i} answered"));
+            let m = m.as_ref().unwrap_or_else(|| panic!("core {i} answered"));
             let n = NOPS * (i as u64 + 1);
             assert!(m.sqes_submitted >= n, "core {i}: {m:?}");
             assert!(m.cqes_reaped >= n, "core {i}: {m:?}");
@@ -633,7 +633,7 @@ fn metrics_per_core_from_the_launcher() {
         // Counters only grow.
         let again = handle.metrics();
         for (a, b) in m.iter().zip(&again) {
-            let (a, b) = (a.expect("first"), b.expect("second"));
+            let (a, b) = (a.as_ref().expect("first"), b.as_ref().expect("second"));
             assert!(b.sqes_submitted >= a.sqes_submitted && b.tasks_polled >= a.tasks_polled);
         }
         handle.shutdown();

@@ -1,6 +1,11 @@
-//! Helpers shared by the `ops` and `spawn` benches: CPU pinning, argument
-//! parsing, and median/spread statistics (see docs/BENCHMARKING.md).
+//! Helpers shared by the benches: CPU pinning, argument parsing,
+//! median/spread statistics (see docs/BENCHMARKING.md), the echo
+//! servers' connection loops ([`echo`]), and in [`chart`] the SVG charts
+//! and where results are written.
 #![allow(dead_code)] // Each bench binary uses a different subset.
+
+pub mod chart;
+pub mod echo;
 
 use std::io;
 
@@ -20,6 +25,19 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Nanoseconds of CPU every thread of process `pid` has run so far (the
+/// first field of `/proc/PID/task/*/schedstat`), 0 once it is gone.
+pub fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Pins to CPU 0 and reports (on stderr) whether that worked.

@@ -24,6 +24,8 @@
 //! [--callgrind-pid PID]` drives a running server, zeroing and dumping
 //! callgrind's counters around the N measured requests.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod report;
 mod servers;
@@ -142,15 +144,7 @@ impl Server {
 
     /// Nanoseconds of CPU the server's threads have run.
     fn cpu_ns(&self) -> u64 {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let Ok(tasks) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        tasks
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
+        common::process_cpu_ns(self.child.id())
     }
 }
 
@@ -198,7 +192,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let warmup: f64 = num(args, "--warmup", 0.3)?;
     let sizes = list(args, "--sizes", &[64, 4096])?;
     let conns = list(args, "--conns", &[1, 16, 256, 1000])?;
-    let out = flag(args, "--out").unwrap_or_else(report::default_out);
+    let out = flag(args, "--out").unwrap_or_else(common::chart::default_out);
     let kinds: Vec<&'static str> = match flag(args, "--only") {
         None => KINDS.to_vec(),
         Some(v) => {

@@ -2,6 +2,7 @@
 //! one task per connection, read up to SERVER_BUF bytes, write them all
 //! back. Each runs in a child process pinned to CPU 0 and prints its port.
 
+use crate::common::echo;
 use crate::SERVER_BUF;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -33,23 +34,7 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
 const ADDR: &str = "127.0.0.1:0";
 
 fn coring_server(backend: coring::Backend) -> io::Result<()> {
-    use coring::net::{TcpListener, TcpStream};
-    async fn conn(stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let mut buf = Vec::with_capacity(SERVER_BUF);
-        loop {
-            let (res, b) = stream.read(buf).await;
-            if !matches!(res, Ok(n) if n > 0) {
-                return;
-            }
-            let (res, mut b) = stream.write_all(b).await;
-            if res.is_err() {
-                return;
-            }
-            b.clear();
-            buf = b;
-        }
-    }
+    use coring::net::TcpListener;
     let rt = coring::Builder::new().backend(backend).build()?;
     rt.block_on(async {
         let listener = TcpListener::bind(ADDR)?;
@@ -57,13 +42,12 @@ fn coring_server(backend: coring::Backend) -> io::Result<()> {
         let mut incoming = listener.incoming();
         loop {
             let stream = incoming.accept().await?;
-            let _detached = coring::spawn(conn(stream));
+            let _detached = coring::spawn(echo::coring(stream, SERVER_BUF));
         }
     })
 }
 
 fn tokio_server() -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -71,20 +55,8 @@ fn tokio_server() -> io::Result<()> {
         let listener = tokio::net::TcpListener::bind(ADDR).await?;
         announce(listener.local_addr()?)?;
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let mut buf = vec![0u8; SERVER_BUF];
-                loop {
-                    let n = match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if stream.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(echo::tokio(stream, SERVER_BUF));
         }
     })
 }
@@ -122,7 +94,6 @@ fn glommio_server() -> io::Result<()> {
     fn gerr(e: impl std::fmt::Display) -> io::Error {
         io::Error::other(e.to_string())
     }
-    use futures_lite::{AsyncReadExt, AsyncWriteExt};
     let ex = glommio::LocalExecutorBuilder::default()
         .make()
         .map_err(gerr)?;
@@ -130,21 +101,8 @@ fn glommio_server() -> io::Result<()> {
         let listener = glommio::net::TcpListener::bind(ADDR).map_err(gerr)?;
         announce(listener.local_addr().map_err(gerr)?)?;
         loop {
-            let mut stream = listener.accept().await.map_err(gerr)?;
-            glommio::spawn_local(async move {
-                let _ = stream.set_nodelay(true);
-                let mut buf = vec![0u8; SERVER_BUF];
-                loop {
-                    let n = match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if stream.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
+            let stream = listener.accept().await.map_err(gerr)?;
+            glommio::spawn_local(echo::glommio(stream, SERVER_BUF)).detach();
         }
     })
 }

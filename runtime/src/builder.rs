@@ -3,7 +3,9 @@
 use crate::driver::backend::{self, Backend};
 use crate::driver::{RingConfig, MAX_ENTRIES};
 use crate::runtime::Runtime;
+use crate::stall::{Stall, StallConfig, StallHandler, STALL_ENV};
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Configures a [`Runtime`]. Every option has a default; `build()` last.
@@ -22,7 +24,7 @@ use std::time::Duration;
 ///     .expect("io_uring is available");
 /// rt.block_on(async { coring_runtime::io::nop().await.unwrap() });
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     cfg: RingConfig,
     register_ring_fd: bool,
@@ -35,6 +37,32 @@ pub struct Builder {
     /// The default CQ size, as a multiple of the SQ's.
     cq_factor: u32,
     backend: Backend,
+    /// The stall threshold; `None` leaves the detector off.
+    stall_threshold: Option<Duration>,
+    stall_handler: Option<StallHandler>,
+    /// A `CORING_STALL_MS` value that is not a number of milliseconds.
+    bad_stall_env: Option<String>,
+    /// The core's index, set by `cores`.
+    core_index: Option<usize>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("cfg", &self.cfg)
+            .field("register_ring_fd", &self.register_ring_fd)
+            .field("task_budget", &self.task_budget)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("blocking_keep_alive", &self.blocking_keep_alive)
+            .field("spin_before_park", &self.spin_before_park)
+            .field("backend", &self.backend)
+            .field("stall_threshold", &self.stall_threshold)
+            .field(
+                "stall_handler",
+                &self.stall_handler.as_ref().map(|_| "custom"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The environment variable that picks the ring shape [`Builder::new`]
@@ -65,12 +93,29 @@ impl Builder {
     ///
     /// Any other value makes [`build`](Builder::build) fail with
     /// `InvalidInput`.
+    ///
+    /// The environment variable `CORING_STALL_MS=N` turns the stall
+    /// detector on with a threshold of `N` milliseconds (see
+    /// [`stall_threshold`](Builder::stall_threshold); `0` leaves it off,
+    /// anything but a number makes `build` fail with `InvalidInput`).
     pub fn new() -> Self {
         let b = Builder::plain_defaults();
-        match std::env::var(RING_ENV) {
+        let b = match std::env::var(RING_ENV) {
             Err(_) => b,
             Ok(v) => b.ring_shape(&v),
+        };
+        match std::env::var(STALL_ENV) {
+            Err(_) => b,
+            Ok(v) => b.stall_env(&v),
         }
+    }
+
+    fn stall_env(mut self, v: &str) -> Self {
+        match v.trim().parse::<u64>() {
+            Ok(ms) => self.stall_threshold = (ms > 0).then(|| Duration::from_millis(ms)),
+            Err(_) => self.bad_stall_env = Some(v.to_string()),
+        }
+        self
     }
 
     fn ring_shape(mut self, shape: &str) -> Self {
@@ -111,6 +156,10 @@ impl Builder {
             bad_env: None,
             cq_factor: 4,
             backend: Backend::Auto,
+            stall_threshold: None,
+            stall_handler: None,
+            bad_stall_env: None,
+            core_index: None,
         }
     }
 
@@ -236,6 +285,54 @@ impl Builder {
         self
     }
 
+    /// Turns the stall detector on: a poll of a task (or of the
+    /// `block_on` future) that keeps the core longer than `threshold` is
+    /// reported once, when it returns, with the task's name and spawn
+    /// location, the core, how long it ran, and a backtrace of where the
+    /// core's thread was while it was stuck (default: off; `Duration::ZERO`
+    /// turns it off; the environment variable `CORING_STALL_MS` sets it
+    /// for [`Builder::new`]).
+    ///
+    /// A watchdog thread (one per process) looks at every such runtime a
+    /// quarter threshold apart, so a stall is noticed within 1.25×
+    /// `threshold`; it interrupts the stuck thread with a real-time signal
+    /// ([`stall::stall_signal`](crate::stall::stall_signal) names it) to
+    /// record the stack. A poll costs one clock read more. The
+    /// report goes to the [`stall_handler`](Builder::stall_handler), on
+    /// the detector's reporter thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = coring_runtime::Builder::new()
+    ///     .stall_threshold(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { coring_runtime::io::nop().await.unwrap() });
+    /// assert_eq!(rt.metrics().stalls, 0);
+    /// ```
+    pub fn stall_threshold(mut self, threshold: Duration) -> Self {
+        self.stall_threshold = (!threshold.is_zero()).then_some(threshold);
+        self
+    }
+
+    /// What the stall detector calls for each stall (default: print the
+    /// [`Stall`]'s line and its backtrace on stderr). It runs on the
+    /// detector's reporter thread (one per process), never on the core. Setting a handler does not
+    /// turn the detector on: see [`stall_threshold`](Builder::stall_threshold).
+    pub fn stall_handler(mut self, handler: impl Fn(&Stall) + Send + Sync + 'static) -> Self {
+        self.stall_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The index `cores` gives this runtime, for stall reports.
+    pub(crate) fn core_index(mut self, index: usize) -> Self {
+        self.core_index = Some(index);
+        self
+    }
+
     /// Sets up the ring and the runtime.
     ///
     /// # Errors
@@ -252,6 +349,12 @@ impl Builder {
                 format!("coring: {RING_ENV}={v:?} is not a ring shape; use plain, tiny or default"),
             ));
         }
+        if let Some(v) = &self.bad_stall_env {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("coring: {STALL_ENV}={v:?} is not a number of milliseconds"),
+            ));
+        }
         let backend = backend::choose(self.backend)?;
         let mut cfg = self.cfg;
         if cfg.cq_entries.is_none() && (1..=MAX_ENTRIES).contains(&cfg.entries) {
@@ -265,6 +368,11 @@ impl Builder {
             self.task_budget,
             (self.max_blocking_threads, self.blocking_keep_alive),
             self.spin_before_park,
+            self.stall_threshold.map(|threshold| StallConfig {
+                threshold,
+                handler: self.stall_handler,
+                core: self.core_index,
+            }),
         )
     }
 }

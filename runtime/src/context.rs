@@ -1,7 +1,7 @@
 //! The thread-local current runtime, and the free functions that use it.
 
 use crate::driver::unpark::Shared;
-use crate::executor::{JoinHandle, Notified};
+use crate::executor::{JoinHandle, Notified, TaskMeta, TaskQueue};
 use crate::metrics::Metrics;
 use crate::runtime::Core;
 use std::cell::Cell;
@@ -164,7 +164,38 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| core.executor.spawn(&core.shared, future))
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, None, future, meta))
+}
+
+/// Spawns a task onto the current runtime, into the task queue `queue`
+/// (see [`TaskQueue`]).
+///
+/// # Panics
+///
+/// Panics outside a coring runtime, and when `queue` belongs to another
+/// runtime (another core).
+///
+/// # Examples
+///
+/// ```
+/// use coring_runtime::{Latency, Shares, TaskQueue};
+///
+/// coring_runtime::start(async {
+///     let q = TaskQueue::new("background", Shares(10), Latency::NotImportant).unwrap();
+///     let h = coring_runtime::spawn_into(&q, async { 7 });
+///     assert_eq!(h.await.unwrap(), 7);
+/// })
+/// .unwrap();
+/// ```
+#[track_caller]
+pub fn spawn_into<F>(queue: &TaskQueue, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let meta = TaskMeta::here();
+    with_core(|core| core.executor.spawn(&core.shared, Some(queue), future, meta))
 }
 
 /// The current runtime's counters, or `None` outside a runtime.

@@ -41,7 +41,7 @@
 use crate::builder::Builder;
 use crate::context;
 use crate::driver::unpark::{Job, Shared};
-use crate::executor::{oneshot, JoinError};
+use crate::executor::{oneshot, JoinError, TaskMeta};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::time::timeout;
@@ -114,6 +114,7 @@ impl Spawner {
     ///     })
     ///     .unwrap();
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> RemoteHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -150,18 +151,25 @@ impl Spawner {
     ///     })
     ///     .unwrap();
     /// ```
+    #[track_caller]
     pub fn spawn_with<C, Fut>(&self, make: C) -> RemoteHandle<Fut::Output>
     where
         C: FnOnce() -> Fut + Send + 'static,
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
+        // The task's spawn location is the caller's, not this closure's.
+        let location = std::panic::Location::caller();
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || match catch_unwind(AssertUnwindSafe(make)) {
             Ok(fut) => {
                 // A detached task; its output goes to the handle.
-                drop(crate::spawn(async move {
+                let meta = TaskMeta::unnamed(location);
+                let task = async move {
                     tx.send(CatchUnwind { inner: fut }.await);
+                };
+                drop(context::with_core(|core| {
+                    core.executor.spawn(&core.shared, None, task, meta)
                 }));
             }
             Err(panic) => tx.send(Err(JoinError::panic(panic))),
@@ -739,7 +747,7 @@ impl CoreStart {
         if let Some(cpu) = self.cpu {
             pin_to_cpu(cpu)?;
         }
-        self.builder.clone().build()
+        self.builder.clone().core_index(self.index).build()
     }
 }
 

@@ -40,16 +40,21 @@ pub mod op;
 pub mod registered;
 mod runtime;
 pub mod signal;
+pub mod stall;
 pub mod task;
 pub mod time;
 mod trace;
 
 pub use blocking::{spawn_blocking, BlockingHandle};
 pub use builder::Builder;
+pub use context::spawn_into;
 pub use context::{spawn, try_current_metrics};
 pub use cores::{cores, spawner, CoreContext, Cores, CoresHandle, RemoteHandle, Spawner};
 pub use driver::backend::{auto_backend, Backend, BackendInfo, BackendKind, BACKEND_ENV};
-pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
+pub use executor::{
+    need_yield, yield_if_needed, yield_now, JoinError, JoinHandle, Latency, QueueMetrics, Shares,
+    TaskQueue, YieldIfNeeded, YieldNow,
+};
 pub use metrics::Metrics;
 
 /// Test-only fault injection (feature `fault-injection`): make the Nth

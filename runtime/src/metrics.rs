@@ -1,10 +1,13 @@
 //! Per-runtime counters a user can read.
 
+use crate::executor::QueueMetrics;
+use std::time::Duration;
+
 /// A snapshot of one runtime's counters, from [`Runtime::metrics`] or
 /// [`metrics`](crate::metrics()).
 ///
 /// [`Runtime::metrics`]: crate::Runtime::metrics
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
     /// SQEs the kernel has taken from the submission ring.
@@ -28,8 +31,19 @@ pub struct Metrics {
     pub tasks_spawned: u64,
     /// Task polls (the `block_on` future counts too).
     pub tasks_polled: u64,
+    /// Time tasks ran, summed over [`queues`](Metrics::queues) (measured
+    /// once the runtime has a [`TaskQueue`](crate::TaskQueue)).
+    pub task_run_time: Duration,
+    /// Time tasks waited to run after a wake, summed over
+    /// [`queues`](Metrics::queues) (measured likewise).
+    pub queue_delay: Duration,
+    /// Each task queue's counters, the default queue first.
+    pub queues: Vec<QueueMetrics>,
     /// Entries in the op table: ops whose final CQE has not come
     /// (abandoned ones included), and completed ops whose future has not
     /// taken the result yet.
     pub ops_in_flight: u64,
+    /// Polls the stall detector reported (0 when it is off; see
+    /// [`Builder::stall_threshold`](crate::Builder::stall_threshold)).
+    pub stalls: u64,
 }

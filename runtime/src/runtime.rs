@@ -19,8 +19,9 @@ use crate::context;
 use crate::driver::backend::BackendInfo;
 use crate::driver::unpark::{Job, Shared};
 use crate::driver::{fatal, Driver, Reaped, RingConfig};
-use crate::executor::{wake_local, Executor, JoinHandle, Notified};
+use crate::executor::{wake_local, Executor, JoinHandle, Notified, TaskMeta};
 use crate::metrics::Metrics;
+use crate::stall::{CoreStall, StallConfig};
 use crate::time::Timers;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -75,6 +76,8 @@ pub(crate) struct Core {
     spin_before_park: Option<Duration>,
     shutting_down: Cell<bool>,
     backend: BackendInfo,
+    /// The stall detector, when it is on.
+    stall: Option<Box<CoreStall>>,
 }
 
 impl Runtime {
@@ -100,7 +103,9 @@ impl Runtime {
         task_budget: u32,
         blocking: (usize, Duration),
         spin_before_park: Option<Duration>,
+        stall: Option<StallConfig>,
     ) -> io::Result<Runtime> {
+        let stall = stall.map(CoreStall::new).transpose()?.map(Box::new);
         let shared = Shared::new()?;
         let driver = Driver::new(cfg, register_ring_fd, shared.eventfd(), backend.kind())?;
         if let Some(fd) = driver.msg_ring_target() {
@@ -122,6 +127,7 @@ impl Runtime {
                 spin_before_park,
                 shutting_down: Cell::new(false),
                 backend,
+                stall,
             }),
         })
     }
@@ -134,12 +140,24 @@ impl Runtime {
     ///
     /// Panics when called inside a running coring runtime (a nested
     /// `block_on` would block that runtime's thread).
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         assert!(
             !context::is_entered(),
             "coring: block_on called inside a running runtime"
         );
         let _enter = context::enter(&self.core);
+        // Without the stall detector the loop polls `future` itself, and
+        // pays nothing for the detector; with it, a wrapper that times
+        // each poll.
+        match self.core.stall() {
+            None => self.run_until(future),
+            Some(w) => self.run_until(w.time_root(future, std::panic::Location::caller())),
+        }
+    }
+
+    /// `block_on`'s loop.
+    fn run_until<F: Future>(&self, future: F) -> F::Output {
         let core = &*self.core;
         let mut future = pin!(future);
         // SAFETY: the waker's data is a count of `core.shared` taken here
@@ -149,7 +167,8 @@ impl Runtime {
         let mut woken = true;
         loop {
             if woken || core.main_woken.replace(false) || core.shared.take_main_woken() {
-                core.executor.polled.set(core.executor.polled.get() + 1);
+                let polled = &core.executor.main_polled;
+                polled.set(polled.get() + 1);
                 if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     // SQEs pushed meanwhile (a MSG_RING waking another
                     // core, say) must not wait for the next block_on.
@@ -163,12 +182,16 @@ impl Runtime {
     }
 
     /// Spawns a task onto this runtime; it runs during `block_on`.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.executor.spawn(&self.core.shared, future)
+        let meta = TaskMeta::here();
+        self.core
+            .executor
+            .spawn(&self.core.shared, None, future, meta)
     }
 
     pub(crate) fn core_shared(&self) -> &Arc<Shared> {
@@ -225,7 +248,7 @@ impl Core {
         if self.shared.has_remote() {
             self.pull_remote();
         }
-        self.executor.run(self, self.task_budget);
+        let idle = self.executor.run(self, self.task_budget);
         let mut wakers = self.wakers.borrow_mut();
         let orphans = {
             let mut driver = self.driver.borrow_mut();
@@ -236,7 +259,7 @@ impl Core {
             // the wakers there (this runtime's tasks, its block_on) must
             // run before anything waits, or the turn parks on a wake it
             // already has.
-            let busy = self.executor.has_ready() || !driver.reaped.is_empty();
+            let busy = !idle || !driver.reaped.is_empty();
             let res = if busy {
                 driver.enter(false, None)
             } else {
@@ -248,9 +271,8 @@ impl Core {
             // This runtime's tasks go straight onto the run queue; other
             // wakers wait until the driver's borrow ends, since a foreign
             // waker may do anything.
-            let queue = self.executor.queue();
             driver.reap_with(|w| {
-                if let Some(w) = wake_local(w, &self.shared, queue) {
+                if let Some(w) = wake_local(w, &self.shared, &self.executor) {
                     if is_main_waker(&w, &self.shared) {
                         self.main_woken.set(true);
                     } else {
@@ -273,7 +295,8 @@ impl Core {
     }
 
     /// Submits and waits until a CQE, the next timer or a remote wake.
-    #[inline]
+    /// Inlined into its one caller, the turn.
+    #[inline(always)]
     fn park(&self, driver: &mut Driver) -> io::Result<()> {
         let mut deadline = self.timers.borrow().next_deadline();
         if driver.ops.has_missed_cancels() {
@@ -347,8 +370,34 @@ impl Core {
         }
     }
 
+    /// Whether work waits outside the run queue: completions to reap, a
+    /// remote wake or job, an expired timer. For the scheduler's early
+    /// end of a slice (`executor/group.rs`); never blocks, never borrows
+    /// what is borrowed.
+    pub(crate) fn has_pending_work(&self, now: Instant) -> bool {
+        if self.shared.has_pending() {
+            return true;
+        }
+        if let Ok(mut d) = self.driver.try_borrow_mut() {
+            if d.has_pending() || !d.reaped.is_empty() {
+                return true;
+            }
+        }
+        self.timers
+            .try_borrow()
+            .ok()
+            .and_then(|t| t.next_deadline())
+            .is_some_and(|d| d <= now)
+    }
+
     pub(crate) fn backend(&self) -> &BackendInfo {
         &self.backend
+    }
+
+    /// The stall detector, when it is on.
+    #[inline]
+    pub(crate) fn stall(&self) -> Option<&CoreStall> {
+        self.stall.as_deref()
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -380,7 +429,11 @@ impl Core {
     pub(crate) fn metrics(&self) -> Metrics {
         let d = self.driver.borrow();
         let c = d.counters;
+        let queues = self.executor.queue_metrics();
         Metrics {
+            task_run_time: queues.iter().map(|q| q.run_time).sum(),
+            queue_delay: queues.iter().map(|q| q.queue_delay).sum(),
+            queues,
             sqes_submitted: c.submitted,
             cqes_reaped: c.reaped,
             enters: c.enters,
@@ -389,8 +442,9 @@ impl Core {
             cq_dropped: c.cq_dropped,
             backend: d.backend_kind(),
             tasks_spawned: self.executor.spawned.get(),
-            tasks_polled: self.executor.polled.get(),
+            tasks_polled: self.executor.polled.get() + self.executor.main_polled.get(),
             ops_in_flight: d.ops.len() as u64,
+            stalls: self.stall().map_or(0, CoreStall::stalls),
         }
     }
 

@@ -280,17 +280,16 @@ where
 }
 
 /// CPU time (user + system) this thread has used, from
-/// getrusage(RUSAGE_THREAD).
+/// clock_gettime(CLOCK_THREAD_CPUTIME_ID): exact to the nanosecond, where
+/// getrusage(RUSAGE_THREAD) only moves at the scheduler's ticks.
 pub fn thread_cpu_time() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes one rusage into `ru`, which outlives the call.
-    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    // SAFETY: an all-zero timespec is a valid value of the plain C struct.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which outlives
+    // the call.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime: {}", std::io::Error::last_os_error());
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 // ---------------------------------------------------------------------------
@@ -446,6 +445,28 @@ pub fn skip_on_epoll(what: &str) -> bool {
         return true;
     }
     false
+}
+
+// ---------------------------------------------------------------------------
+// curl, the real client the HTTP tests use when it is installed
+
+/// Whether `curl` runs here. Checked under [`fd_exclusive`]: its pipes are
+/// fds a counting test would see.
+pub fn curl_installed() -> bool {
+    let _fds = fd_exclusive();
+    std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// Runs `curl -sS --max-time 30 ARGS` and returns what it did.
+pub fn curl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("run curl")
 }
 
 // ---------------------------------------------------------------------------

@@ -501,6 +501,17 @@ impl Driver {
         }
     }
 
+    /// Whether completions wait to be reaped: CQEs in the ring, or (with
+    /// IORING_SETUP_TASKRUN_FLAG) completions the kernel holds until the
+    /// ring's thread enters. Two loads from the shared rings; `false` on
+    /// the epoll backend, whose completions only appear in an enter.
+    pub(crate) fn has_pending(&mut self) -> bool {
+        match &mut self.kernel {
+            Kernel::Uring(ring) => ring.submission().taskrun() || !ring.completion().is_empty(),
+            Kernel::Epoll(_) => false,
+        }
+    }
+
     /// Whether SQEs were pushed and not yet submitted.
     pub(crate) fn has_unsubmitted(&mut self) -> bool {
         match &mut self.kernel {

@@ -81,6 +81,11 @@ fn try_build(cfg: &RingConfig, f: SetupFlags) -> io::Result<IoUring> {
     if f.coop_taskrun {
         b.setup_coop_taskrun();
     }
+    if f.coop_taskrun || f.defer_taskrun {
+        // IORING_SQ_TASKRUN tells `Driver::has_pending` that completions
+        // wait for the ring's thread (same kernels as COOP_TASKRUN).
+        b.setup_taskrun_flag();
+    }
     b.build(cfg.entries)
 }
 

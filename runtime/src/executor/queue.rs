@@ -148,7 +148,14 @@ mod tests {
     fn fifo_across_wrap_and_growth() {
         let shared = Shared::new().expect("eventfd");
         let tasks: Vec<Arc<Task<std::future::Ready<()>>>> = (0..100)
-            .map(|_| Task::new(std::future::ready(()), shared.clone()))
+            .map(|_| {
+                Task::new(
+                    std::future::ready(()),
+                    shared.clone(),
+                    0,
+                    crate::executor::TaskMeta::here(),
+                )
+            })
             .collect();
         let id = |t: &Arc<Task<std::future::Ready<()>>>| Arc::as_ptr(t) as usize;
         let mut q = RunQueue::with_capacity(8);

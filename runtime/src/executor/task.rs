@@ -30,7 +30,7 @@ use crate::runtime::Core;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -55,8 +55,88 @@ pub(crate) enum Stage<F: Future> {
 pub(crate) struct Header {
     /// Rule 1, in its own module (`state.rs`) for the loom model.
     state: TaskState,
+    /// The task queue it runs in (`group.rs`); set at spawn, never changed.
+    group: u32,
     shared: Arc<Shared>,
     vtable: &'static RefVtable,
+    /// Set at spawn, never changed; readable through any count
+    /// ([`HeldTask`]).
+    meta: TaskMeta,
+}
+
+/// What a task is called and where it was spawned, for the stall
+/// detector's reports, in one word (a task has no room for more without
+/// moving to a bigger allocation): an unnamed task's is its
+/// `&'static Location`; a named task's points at a boxed [`Named`], with
+/// the low bit set (both are at least 2-aligned).
+pub(crate) struct TaskMeta(NonNull<()>);
+
+/// A named task's [`TaskMeta`].
+struct Named {
+    name: Box<str>,
+    location: &'static Location<'static>,
+}
+
+// SAFETY: a TaskMeta is a `&'static Location` or a `Box<Named>`, both
+// Send and Sync, and never written after it is made.
+unsafe impl Send for TaskMeta {}
+// SAFETY: as for Send.
+unsafe impl Sync for TaskMeta {}
+
+impl TaskMeta {
+    /// No name, spawned by the caller.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn here() -> TaskMeta {
+        TaskMeta::unnamed(Location::caller())
+    }
+
+    #[inline]
+    pub(crate) fn unnamed(location: &'static Location<'static>) -> TaskMeta {
+        TaskMeta(NonNull::from(location).cast())
+    }
+
+    pub(crate) fn named(name: &str, location: &'static Location<'static>) -> TaskMeta {
+        let named = Box::into_raw(Box::new(Named {
+            name: name.into(),
+            location,
+        }));
+        // SAFETY: Box::into_raw is never null; the tag bit is free (Named
+        // is 8-aligned) and stays inside the allocation's provenance.
+        TaskMeta(unsafe { NonNull::new_unchecked(named.cast::<()>().wrapping_byte_add(1)) })
+    }
+
+    /// The boxed `Named`, for a named task.
+    fn as_named(&self) -> Option<*mut Named> {
+        let p = self.0.as_ptr();
+        (p as usize & 1 == 1).then(|| p.wrapping_byte_sub(1).cast::<Named>())
+    }
+
+    /// The name given with `task::Builder::name`, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        // SAFETY: a tagged pointer is a live Box<Named> owned by `self`.
+        self.as_named().map(|n| unsafe { &*(*n).name })
+    }
+
+    /// The caller of the spawn (`#[track_caller]`).
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        match self.as_named() {
+            // SAFETY: as in `name`.
+            Some(n) => unsafe { (*n).location },
+            // SAFETY: an untagged pointer is the `&'static Location`
+            // `unnamed` was given.
+            None => unsafe { self.0.cast::<Location<'static>>().as_ref() },
+        }
+    }
+}
+
+impl Drop for TaskMeta {
+    fn drop(&mut self) {
+        if let Some(n) = self.as_named() {
+            // SAFETY: the Box `named` leaked, given back once.
+            drop(unsafe { Box::from_raw(n) });
+        }
+    }
 }
 
 /// The reference counting of one `Task<F>`, behind a `*const Header`.
@@ -83,7 +163,10 @@ pub(crate) struct Task<F: Future> {
     /// First field of a `repr(C)` struct: at offset 0.
     header: Header,
     flags: Cell<u8>,
-    key: Cell<usize>,
+    /// The registry's key: a `u32` beside `flags`, so a small task keeps
+    /// its size (a slab never holds 2^32 tasks: they are over 100 bytes
+    /// each).
+    key: Cell<u32>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: Cell<Option<Waker>>,
 }
@@ -96,22 +179,24 @@ unsafe impl<F: Future> Send for Task<F> {}
 unsafe impl<F: Future> Sync for Task<F> {}
 
 impl<F: Future + 'static> Task<F> {
-    pub(crate) fn new(future: F, shared: Arc<Shared>) -> Arc<Self> {
+    pub(crate) fn new(future: F, shared: Arc<Shared>, group: u32, meta: TaskMeta) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
                 state: TaskState::new(),
+                group,
                 shared,
                 vtable: &Self::REF_VTABLE,
+                meta,
             },
             flags: Cell::new(JOIN_INTEREST),
-            key: Cell::new(usize::MAX),
+            key: Cell::new(u32::MAX),
             stage: UnsafeCell::new(Stage::Running(future)),
             join_waker: Cell::new(None),
         })
     }
 
     pub(crate) fn set_key(&self, key: usize) {
-        self.key.set(key);
+        self.key.set(key as u32);
     }
 
     fn set_flag(&self, f: u8, on: bool) {
@@ -150,7 +235,9 @@ impl<F: Future + 'static> Task<F> {
         }
         self.header.state.complete();
         match core {
-            Some(core) => core.executor.remove(self.key.get()),
+            Some(core) => core
+                .executor
+                .remove(self.key.get() as usize, self.header.group),
             // An abort from outside `run`: leave the registry of our own
             // runtime only (a JoinHandle may outlive its runtime, or be used
             // while another runtime is entered). Otherwise the entry goes at
@@ -158,7 +245,8 @@ impl<F: Future + 'static> Task<F> {
             None => {
                 context::try_with_core(|core| {
                     if Arc::ptr_eq(&core.shared, &self.header.shared) {
-                        core.executor.remove(self.key.get());
+                        core.executor
+                            .remove(self.key.get() as usize, self.header.group);
                     }
                 });
             }
@@ -397,14 +485,14 @@ pub(crate) fn clone_waker(w: &Waker) -> Waker {
 }
 
 /// The reaper's wake (rule 5): a waker of a task of the runtime `shared`
-/// is queued onto `queue` directly, with no foreign code run and no
+/// is queued by `executor` directly, with no foreign code run and no
 /// virtual call; any other waker is given back, to be woken once the
 /// driver is no longer borrowed.
 #[inline]
 pub(crate) fn wake_local(
     w: Waker,
     shared: &Arc<Shared>,
-    queue: &super::LocalQueue,
+    executor: &super::Executor,
 ) -> Option<Waker> {
     if !std::ptr::eq(w.vtable(), &WAKER_VTABLE) {
         return Some(w);
@@ -419,7 +507,7 @@ pub(crate) fn wake_local(
     std::mem::forget(w);
     if header.notify() {
         // SAFETY: the waker's count, which `forget` kept, moves here.
-        queue.push_back(unsafe { Notified::from_raw(h) });
+        executor.push(unsafe { Notified::from_raw(h) });
     } else {
         // SAFETY: as above; the task is queued or finished already. This
         // may free the task, which then holds no future nor output (rule
@@ -448,6 +536,16 @@ impl Notified {
         Notified(unsafe { NonNull::new_unchecked(h.cast_mut()) })
     }
 
+    /// Another count of the same task, to read its [`TaskMeta`] after a
+    /// poll that may have finished it.
+    pub(crate) fn hold(&self) -> HeldTask {
+        let h = self.0.as_ptr().cast_const();
+        // SAFETY: we own a count, so the task is live; the new count is
+        // the HeldTask's.
+        unsafe { ((*h).vtable.clone)(h) };
+        HeldTask(self.0)
+    }
+
     /// Polls the task once (owner thread).
     #[inline]
     pub(crate) fn run(self, core: &Core) {
@@ -455,6 +553,13 @@ impl Notified {
         std::mem::forget(self);
         // SAFETY: our count moves into the task's `run`.
         unsafe { ((*h).vtable.run)(h, core) }
+    }
+
+    /// The task queue the task runs in.
+    #[inline]
+    pub(crate) fn group(&self) -> u32 {
+        // SAFETY: we own a count, so the header is live.
+        unsafe { (*self.0.as_ptr()).group }
     }
 
     /// The address of the task, as an identity (tests).
@@ -471,5 +576,91 @@ impl Drop for Notified {
         // frees the task; a queued task that is dropped unrun (shutdown)
         // still has its registry count, so no future is dropped here.
         unsafe { ((*h).vtable.drop_ref)(h) }
+    }
+}
+
+/// A count of a task, taken by [`Notified::hold`] (or by the stall
+/// signal's handler, [`retain_task`]) so its name and location can be
+/// read whether or not the poll finished it.
+pub(crate) struct HeldTask(NonNull<Header>);
+
+// SAFETY: the header's `meta` is never written after spawn, and giving a
+// count up on another thread frees at most an empty `Stage::Consumed`
+// (rule 4), as a waker's drop there does.
+unsafe impl Send for HeldTask {}
+
+/// Takes one count of the task whose header is at `addr`, without
+/// allocating or locking (the stall signal's handler calls it).
+///
+/// # Safety
+///
+/// `addr` is the header of a live task; the count must be given back
+/// through [`HeldTask::from_addr`].
+pub(crate) unsafe fn retain_task(addr: usize) {
+    let h = addr as *const Header;
+    // SAFETY: the caller's task is live.
+    unsafe { ((*h).vtable.clone)(h) };
+}
+
+impl HeldTask {
+    /// The task's header address, an identity [`retain_task`] takes.
+    pub(crate) fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// Adopts a count [`retain_task`] took.
+    ///
+    /// # Safety
+    ///
+    /// One count of the task at `addr` is given, once.
+    pub(crate) unsafe fn from_addr(addr: usize) -> HeldTask {
+        // SAFETY: a live header's address is not null.
+        HeldTask(unsafe { NonNull::new_unchecked(addr as *mut Header) })
+    }
+
+    pub(crate) fn meta(&self) -> &TaskMeta {
+        // SAFETY: we own a count, so the header is live; `meta` is never
+        // written after spawn.
+        unsafe { &(*self.0.as_ptr()).meta }
+    }
+}
+
+impl Drop for HeldTask {
+    fn drop(&mut self) {
+        let h = self.0.as_ptr().cast_const();
+        // SAFETY: we own one count, given up here; see the Send impl for
+        // a last count given up on another thread.
+        unsafe { ((*h).vtable.drop_ref)(h) }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::{Header, Task, TaskMeta};
+    use std::mem::size_of;
+
+    /// A task of a small future, with the Arc's two counts, is a 120-byte
+    /// allocation: glibc's largest fast-bin chunk (128 bytes). One word
+    /// more makes every spawn of the spawn bench's tasks slower; the name
+    /// and spawn location fit in one word, beside the task queue's index
+    /// in the header's padding and a `u32` registry key.
+    #[test]
+    fn a_small_task_stays_in_its_allocation_size() {
+        fn size<F: std::future::Future>(_: &F) -> usize {
+            size_of::<Task<F>>()
+        }
+        let value = 7u64;
+        assert_eq!(size(&async move { value }), 104);
+        assert_eq!(size_of::<Header>(), 32);
+        assert_eq!(size_of::<TaskMeta>(), 8);
+    }
+
+    #[test]
+    fn meta_gives_back_name_and_location() {
+        let here = std::panic::Location::caller();
+        let plain = TaskMeta::unnamed(here);
+        assert_eq!((plain.name(), plain.location()), (None, here));
+        let named = TaskMeta::named("worker", here);
+        assert_eq!((named.name(), named.location()), (Some("worker"), here));
     }
 }
