@@ -328,6 +328,12 @@ dump() {
     echo "@@ thread $(basename "$t") $(cat "$t/comm" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)"
     sed 's/^/@@   /' "$t/stack" 2>/dev/null
   done
+  # Where each thread is in user space, when the host has gdb.
+  if command -v gdb >/dev/null 2>&1; then
+    echo "@@ user stacks (gdb):"
+    timeout 120 gdb -p "$pid" -batch -nx -ex 'set pagination off' -ex 'thread apply all bt' 2>&1 |
+      grep -E '^(Thread|#)' | cut -c1-300 | sed 's/^/@@   /' | head -n 400
+  fi
   for fd in /proc/$pid/fd/*; do
     case $(readlink "$fd" 2>/dev/null) in
       *io_uring*)
@@ -389,7 +395,7 @@ EOT
   fi
   break
   done
-  grep -E '^(SKIP|skip|emulated|measured)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
+  grep -E '^(SKIP|skip|emulated|measured|soak:)' "$out" | sort | uniq -c | sed "s/^ */@@ note ${name%-*}: /"
   echo "@@ result $name passed=$passed failed=$failed ignored=$ignored ms=$ms rc=$rc runs=$attempt"
 done </run/tests
 echo "@@ suite done"
@@ -458,8 +464,12 @@ run_kernel() {
   vmlinuz=$(ls "$root"/boot/vmlinuz-* 2>/dev/null | head -n1)
   [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* under $root"
   ver=${vmlinuz##*/vmlinuz-}
-  work=$cache/run/$ver
-  rm -rf "$work"
+  # A directory of this run's own: runs at the same time (other
+  # checkouts on one host) share the cache but not their guests' files.
+  # Those of runs a day old go.
+  mkdir -p "$cache/run"
+  find "$cache/run" -mindepth 1 -maxdepth 1 -name "$ver.*" -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+  work=$(mktemp -d "$cache/run/$ver.XXXXXX")
   mkdir -p "$work/initramfs"/{bin,proc,sys,dev,mods}
   cp "$(busybox_static)" "$work/initramfs/bin/busybox"
   collect_modules "$root" "$work/initramfs" "$ver"
@@ -499,7 +509,7 @@ run_kernel() {
     -nic none -display none -serial stdio -monitor none -no-reboot \
     </dev/null >"$work/console.log" 2>&1 || true
   t1=$(date +%s)
-  rm -f "$work/scratch.img"
+  rm -rf "$work/scratch.img" "$work/initramfs" "$initrd"
   tr -d '\r' <"$work/console.log" >"$work/console.txt"
 
   local up=no done=no

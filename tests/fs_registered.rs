@@ -87,3 +87,108 @@ fn fixed_buffers_and_registered_file_round_trip() {
     drop(rt1);
     std::fs::remove_file(&p).unwrap();
 }
+
+/// Pools of different sizes, one after another on one runtime: each
+/// works, and a second pool is refused while one is alive. (A pool's drop
+/// empties its slots; the next pool fills the same table.)
+#[test]
+fn pools_one_after_another_on_one_runtime() {
+    use coring::op::{Op, ReadFixed};
+    let file = support::TempFile::new("fsreg-seq", b"data");
+    support::run(20, async {
+        let fd = file.open_ro();
+        for count in [2, 1, 5, 64, 3] {
+            let pool = FixedBufPool::register(count, 4096).unwrap();
+            let e = FixedBufPool::register(1, 4096).unwrap_err();
+            assert!(e.to_string().contains("already has"), "{e}");
+            let bufs: Vec<_> = (0..count).map(|_| pool.try_get().unwrap()).collect();
+            for buf in bufs {
+                let (res, buf) = Op::submit(ReadFixed::new(&fd, buf, 0)).await;
+                assert_eq!(res.unwrap(), 4);
+                assert_eq!(&buf[..], b"data");
+            }
+        }
+    });
+}
+
+/// File tables one after another on one runtime, smaller and bigger: each
+/// takes its slots, and a second is refused while one is alive.
+#[test]
+fn file_tables_one_after_another_on_one_runtime() {
+    let file = support::TempFile::new("fsreg-tables", b"data");
+    support::run(20, async {
+        let fd = file.open_ro();
+        for slots in [2u32, 1, 8, 3] {
+            let table = FileTable::register(slots).unwrap();
+            assert!(FileTable::register(1).is_err());
+            let regs: Vec<_> = (0..slots).map(|_| table.insert(&fd).unwrap()).collect();
+            assert_eq!(table.available(), 0);
+            assert!(table.insert(&fd).is_err(), "every slot is taken");
+            drop(regs);
+            assert_eq!(table.available(), slots as usize);
+        }
+    });
+}
+
+/// Drops what `make` registered while a zero-copy send waits for its
+/// notification: the drop must not wait for the ring, and the send ends
+/// once the peer reads. The peer's receive buffer is kept small and
+/// unread, so most of the bytes stay in the sender's queue and the
+/// notification cannot come before the drop.
+fn drop_while_a_zero_copy_send_waits(make: fn() -> Box<dyn std::any::Any>) {
+    support::with_watchdog("the drop", std::time::Duration::from_secs(30), move || {
+        let rt = coring::Runtime::new().unwrap();
+        rt.block_on(async {
+            if !coring::op::Feature::SEND_ZC.is_supported() {
+                println!("SKIP: no SEND_ZC in this kernel (6.0)");
+                return;
+            }
+            let (c, s) = support::tcp_pair().await;
+            socket2::SockRef::from(&s)
+                .set_recv_buffer_size(64 * 1024)
+                .unwrap();
+            let registered = make();
+            let send = coring::spawn(async move {
+                let (res, _) = c.write_zc(vec![7u8; 4 << 20]).await;
+                // The peer reads to the end of the stream.
+                drop(c);
+                res
+            });
+            // The send goes out; its notification waits for the reader.
+            coring::time::sleep(std::time::Duration::from_millis(50)).await;
+            drop(registered);
+            let reader = coring::spawn(async move {
+                let mut got = 0;
+                loop {
+                    let (res, buf) = s.read(Vec::with_capacity(64 * 1024)).await;
+                    match res.unwrap() {
+                        0 => return got,
+                        n => {
+                            assert!(buf.iter().all(|&b| b == 7));
+                            got += n;
+                        }
+                    }
+                }
+            });
+            let sent = send.await.unwrap().unwrap();
+            assert!(sent > 0);
+            assert_eq!(reader.await.unwrap(), sent);
+        });
+    });
+}
+
+/// A pool dropped while a zero-copy send waits lets go at once. On Linux
+/// 6.1 a SEND_ZC's notification holds the ring's resource node until it
+/// completes, in task work; IORING_UNREGISTER_BUFFERS waits for every
+/// hold on the node and, with DEFER_TASKRUN, never runs that task work:
+/// an unregister there waits for ever (docs/KERNELS.md).
+#[test]
+fn a_pool_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
+    drop_while_a_zero_copy_send_waits(|| Box::new(FixedBufPool::register(1, 4096).unwrap()));
+}
+
+/// The same for a file table (IORING_UNREGISTER_FILES waits the same way).
+#[test]
+fn a_file_table_dropped_while_a_zero_copy_send_waits_lets_go_at_once() {
+    drop_while_a_zero_copy_send_waits(|| Box::new(FileTable::register(2).unwrap()));
+}

@@ -139,7 +139,7 @@ impl Drop for TableInner {
     fn drop(&mut self) {
         // Every RegisteredFd is gone (they hold this), so no op names a slot.
         if let Ok(d) = self.core.driver.try_borrow() {
-            let _ = d.unregister_files();
+            d.release_files(self.slots);
         }
     }
 }

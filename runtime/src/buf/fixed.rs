@@ -13,8 +13,11 @@
 //! 2. Each buffer is handed out as one [`FixedBuf`] at a time; an op owns
 //!    it until its CQE, and its drop gives the index back to the pool.
 //! 3. Every `FixedBuf` and every op holds the pool's memory alive. The
-//!    memory is freed only after the table is unregistered from the ring;
-//!    if that fails it is leaked, never freed under the kernel.
+//!    memory is freed only after the ring's table no longer names it: its
+//!    slots emptied (IORING_REGISTER_BUFFERS_UPDATE, which never waits;
+//!    the emptied table stays for the runtime's next pool) or, on kernels
+//!    before 5.13, the table unregistered. If that fails the memory is
+//!    leaked, never freed under the kernel.
 
 use super::{IoBuf, IoBufMut};
 use crate::context;
@@ -118,7 +121,7 @@ impl FixedBufPool {
             .collect();
         let core = context::core_rc();
         // SAFETY: the iovecs cover `base`'s block, which the PoolInner made
-        // below frees only after unregistering (rule 3); only fixed ops
+        // below frees only after releasing the slots (rule 3); only fixed ops
         // naming an index write to it, and they own that index's FixedBuf.
         let registered = unsafe { core.driver.borrow().register_buffers(&iovecs) };
         if let Err(e) = registered {
@@ -233,13 +236,14 @@ fn explain_register(e: io::Error, count: usize, buf_len: usize) -> io::Error {
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
-        // Rule 3: no FixedBuf (and so no op) is left; unregister, then free.
-        let unregistered = match self.core.driver.try_borrow() {
-            Ok(d) => d.unregister_buffers().is_ok(),
+        // Rule 3: no FixedBuf (and so no op) is left; release the slots,
+        // then free.
+        let released = match self.core.driver.try_borrow() {
+            Ok(d) => d.release_buffers(self.count),
             Err(_) => false,
         };
-        if unregistered {
-            // SAFETY: the kernel dropped its reference with the table; the
+        if released {
+            // SAFETY: the ring's table no longer names the block; the
             // block came from alloc_zeroed(layout) and is freed once.
             unsafe { alloc::dealloc(self.base.as_ptr(), self.layout) };
         }

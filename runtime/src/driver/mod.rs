@@ -128,6 +128,10 @@ pub(crate) struct Driver {
     /// The same for device ops (`OpCode::DEVICE`, `Builder::device_batch`).
     device_left: u32,
     device_batch: u32,
+    /// The ring's fixed-buffer table and registered-file table (see
+    /// `register.rs`).
+    buf_table: std::cell::Cell<register::RingTable>,
+    file_table: std::cell::Cell<register::RingTable>,
 }
 
 impl Driver {
@@ -183,6 +187,8 @@ impl Driver {
                 Some(n) if !flags.sqpoll => n,
                 _ => u32::MAX,
             },
+            buf_table: Default::default(),
+            file_table: Default::default(),
         };
         d.batch_left = d.submit_batch;
         d.device_left = d.device_batch;
