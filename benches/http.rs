@@ -1,10 +1,11 @@
 //! hyper's HTTP/1.1 hello-world server on coring against hyper on tokio,
 //! over HTTP and over HTTPS, loaded by `wrk` (or a built-in generator).
 //!
-//! HTTP contenders: `coring` (native `HyperIo`), `coring-ring` (native,
-//! receiving on a provided-buffer ring), `coring-sq` (native, every write
-//! through an io_uring send: `direct_writes(false)`), `coring-ring-sq`
-//! (both), `coring-compat` (`Compat` + hyper-util's `TokioIo`), `tokio`
+//! HTTP contenders: `coring` (native `HyperIo`, its defaults: small writes
+//! through an io_uring send), `coring-ring` (native, receiving on a
+//! provided-buffer ring), `coring-direct` (native, every write tried as a
+//! direct `sendmsg` first: `direct_writes(true)`), `coring-compat`
+//! (`Compat` + hyper-util's `TokioIo`), `tokio`
 //! (current_thread runtime) and `tokio-mt1` (multi-thread runtime with one
 //! worker). HTTPS contenders (tokio-rustls with rustls's ring provider, a
 //! self-signed ECDSA P-256 certificate made at start, TLS 1.3):
@@ -70,11 +71,10 @@ use std::sync::Arc;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 8] = [
     "coring",
     "coring-ring",
-    "coring-sq",
-    "coring-ring-sq",
+    "coring-direct",
     "coring-compat",
     "tokio",
     "tokio-mt1",
@@ -137,8 +137,8 @@ fn announce(port: u16, cert: Option<&CertificateDer<'_>>) {
 fn serve(kind: &str, addr: &str) {
     pin_to_cpu(0);
     match kind {
-        "coring" | "coring-ring" | "coring-sq" | "coring-ring-sq" | "coring-compat"
-        | "coring-timer" | "coring-https" => serve_coring(kind, addr),
+        "coring" | "coring-ring" | "coring-direct" | "coring-compat" | "coring-timer"
+        | "coring-https" => serve_coring(kind, addr),
         "tokio" | "tokio-timer" | "tokio-https" => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -194,15 +194,16 @@ fn serve_coring(kind: &str, addr: &str) {
                     })
                 }
                 (_, Some(ring), _) => {
-                    let io = coring::net::HyperIo::with_ring(stream, ring)
-                        .direct_writes(!kind.ends_with("-sq"));
+                    let io = coring::net::HyperIo::with_ring(stream, ring);
                     coring::spawn(async move {
                         let _ = http.serve_connection(io, service_fn(hello)).await;
                     })
                 }
                 _ => {
-                    let io =
-                        coring::net::HyperIo::new(stream).direct_writes(!kind.ends_with("-sq"));
+                    let mut io = coring::net::HyperIo::new(stream);
+                    if kind == "coring-direct" {
+                        io = io.direct_writes(true);
+                    }
                     coring::spawn(async move {
                         let _ = http.serve_connection(io, service_fn(hello)).await;
                     })

@@ -75,7 +75,7 @@ fn main() -> io::Result<()> {
     coring::start(async move {
         eprintln!("coring backend: {}", coring::backend());
         let listener = coring::net::TcpListener::bind(&addr)?;
-        let ring = common::ring(use_ring)?;
+        let ring = common::ring(use_ring.unwrap_or(false))?;
         println!("https: listening on https://{}", listener.local_addr()?);
         common::accept_loop("https", listener, |stream| {
             let io = match &ring {

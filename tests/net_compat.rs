@@ -142,11 +142,15 @@ fn futures_io_traits_are_implemented() {
 
 #[test]
 fn compat_vectored_writes_go_out_whole_and_in_order() {
-    for direct in [true, false] {
+    for direct in [Some(true), Some(false), None] {
         let rt = coring::Runtime::new().expect("io_uring");
         rt.block_on(async {
             let (a, b) = coring::net::UnixStream::pair().expect("pair");
-            let (mut a, mut b) = (a.compat().direct_writes(direct), b.compat());
+            let a = match direct {
+                Some(on) => a.compat().direct_writes(on),
+                None => a.compat(),
+            };
+            let (mut a, mut b) = (a, b.compat());
             assert!(tokio::io::AsyncWrite::is_write_vectored(&a));
             let parts: [&[u8]; 3] = [b"head:", b"", b"tail"];
             let slices: Vec<std::io::IoSlice<'_>> =
@@ -161,7 +165,7 @@ fn compat_vectored_writes_go_out_whole_and_in_order() {
                 .await
                 .expect("write_vectored");
             assert!(n > 0 && n < big.len(), "a bounded part taken: {n}");
-            if !direct {
+            if direct == Some(false) {
                 assert!(n <= 64 * 1024, "at most the staging limit: {n}");
             }
             let reader = coring::spawn(async move {
@@ -176,7 +180,7 @@ fn compat_vectored_writes_go_out_whole_and_in_order() {
             let mut want = b"head:tail".to_vec();
             want.extend_from_slice(&big);
             want.push(b'x');
-            assert!(got == want, "direct {direct}: bytes changed or reordered");
+            assert!(got == want, "direct {direct:?}: bytes changed or reordered");
         });
     }
 }
@@ -203,11 +207,26 @@ fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
             .expect_err("writes after a failure fail");
         assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
 
-        // With the direct send (the default), the first write fails itself.
+        // With the direct send, the first write fails itself.
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let mut a = a.compat().direct_writes(true);
+        drop(b);
+        let err = a.write(b"lost").await.expect_err("a closed peer");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+
+        // By default a small write goes behind (the flush reports the
+        // error) and a write of 16 KiB or more is sent directly (it fails
+        // itself).
         let (a, b) = coring::net::UnixStream::pair().expect("pair");
         let mut a = a.compat();
         drop(b);
-        let err = a.write(b"lost").await.expect_err("a closed peer");
+        assert_eq!(a.write(b"lost").await.expect("accepted behind"), 4);
+        let err = a.flush().await.expect_err("the send failed");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let mut a = a.compat();
+        drop(b);
+        let err = a.write(&[7u8; 16 * 1024]).await.expect_err("a closed peer");
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
     });
 }

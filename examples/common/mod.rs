@@ -29,11 +29,15 @@ pub async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     })
 }
 
-/// The command line, `[ADDR] [--ring]`: the address (`default` when
-/// none is given) and whether `--ring` is.
-pub fn args(default: &str) -> (String, bool) {
+/// The command line, `[ADDR] [--ring | --no-ring]`: the address
+/// (`default` when none is given) and which of the two was given, if one.
+pub fn args(default: &str) -> (String, Option<bool>) {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let use_ring = args.iter().any(|a| a == "--ring");
+    let use_ring = if args.iter().any(|a| a == "--no-ring") {
+        Some(false)
+    } else {
+        args.iter().any(|a| a == "--ring").then_some(true)
+    };
     let addr = args
         .iter()
         .find(|a| !a.starts_with("--"))
@@ -42,7 +46,7 @@ pub fn args(default: &str) -> (String, bool) {
     (addr, use_ring)
 }
 
-/// With `--ring`, 1024 receive buffers of 16 KiB, shared by every
+/// When `use_ring`, 1024 receive buffers of 16 KiB, shared by every
 /// connection of this core.
 pub fn ring(use_ring: bool) -> io::Result<Option<coring::buf::BufRing>> {
     match use_ring {

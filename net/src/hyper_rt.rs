@@ -64,18 +64,22 @@ use std::time::{Duration, Instant};
 ///   provided buffer ring shared by the core's connections: an idle
 ///   keep-alive connection then holds no receive buffer at all, and no
 ///   receive is submitted per request.
-/// - **Writes go out at once when the socket has room**: with no send in
-///   flight, `poll_write_vectored` (and `poll_write`) first makes one
+/// - **Small writes are batched into the ring**: a write (all of hyper's
+///   slices at once) under 16 KiB — a response head and a small body —
+///   is copied into the adapter's staging buffer and `Ready(n)` returned;
+///   with no send in flight the staged bytes are submitted as **one
+///   io_uring send**, which reaches the kernel with the turn's other SQEs
+///   in one `io_uring_enter`, else as soon as the send in flight
+///   completes. The flush then waits for the send's completion. Against
+///   a `sendmsg(2)` per response this used less server CPU per request
+///   (docs/HTTP.md).
+/// - **Large writes go out at once when the socket has room**: a write
+///   of 16 KiB or more with no send in flight first makes one
 ///   non-blocking `sendmsg(2)` of all the slices, straight from hyper's
-///   memory (MSG_DONTWAIT | MSG_NOSIGNAL). When the socket takes it all —
-///   the usual case for a response — there is no copy, no op and nothing
-///   for the flush to wait for, so a request costs hyper one poll.
-///   [`direct_writes(false)`](HyperIo::direct_writes) turns this off.
-/// - **The rest is written behind**: what that send did not take (or
-///   everything, while a send is in flight) is copied into the adapter's
-///   staging buffer and `Ready(n)` returned; the staged bytes are
-///   submitted as **one io_uring send** when no send is in flight,
-///   otherwise as soon as the send in flight completes. Up to 64 KiB is
+///   memory (MSG_DONTWAIT | MSG_NOSIGNAL): what the socket takes needs no
+///   copy; the rest is written behind as above.
+///   [`direct_writes`](HyperIo::direct_writes) makes every write (`true`)
+///   or none (`false`) try the direct send. Up to 64 KiB is
 ///   staged while a send is in flight; past that a write is `Pending`
 ///   until it completes. Two buffers take turns, so no write allocates
 ///   once the connection is warm.
@@ -116,9 +120,12 @@ impl<S: AsSharedFd> HyperIo<S> {
 }
 
 impl<S> HyperIo<S> {
-    /// With `false`, every write is copied and goes through an io_uring
-    /// send (written behind), never a direct `sendmsg`; with `true` (the
-    /// default), a write with nothing in flight is tried directly first.
+    /// With `true`, every write with nothing in flight is first tried as a
+    /// direct `sendmsg`; with `false`, every write is copied and goes
+    /// through an io_uring send (written behind). By default only writes
+    /// of 16 KiB or more are tried directly: smaller ones are cheaper
+    /// batched into the ring's one enter per turn than sent one syscall
+    /// each.
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.io.set_direct_writes(on);
         self
