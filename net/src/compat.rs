@@ -14,16 +14,14 @@
 //! 1. Reads: one receive into the adapter's buffer (sized by the reader's
 //!    room, 8–256 KiB); its bytes are copied out over as many `poll_read`s
 //!    as it takes before the next receive.
-//! 2. Writes: a write of 16 KiB or more with no send in flight
-//!    (`poll_write`, or `poll_write_vectored` with all its slices at once)
-//!    first makes one non-blocking `sendmsg(2)` straight from the caller's
-//!    memory: what the socket takes needs no copy
-//!    ([`Compat::direct_writes`] makes every write or none try it).
-//!    Smaller writes, and the rest of a large one, are written behind:
-//!    copied into the adapter's staging buffer, `Ready(n)` returned; with
-//!    no send in flight they are submitted as one io_uring send (which
-//!    goes to the kernel with the turn's other SQEs in one enter),
-//!    otherwise they go when that send completes. Up to 64 KiB may be staged while a send is in flight;
+//! 2. Writes: with no send in flight, `poll_write` (and
+//!    `poll_write_vectored`, all its slices at once) first makes one
+//!    non-blocking `sendmsg(2)` straight from the caller's memory; when
+//!    the socket takes everything there is no copy and nothing to flush
+//!    ([`Compat::direct_writes`]`(false)` turns this off). The rest is
+//!    written behind: copied into the adapter's staging buffer, `Ready(n)`
+//!    returned; with no send in flight it is submitted as one io_uring
+//!    send, otherwise it goes when that send completes. Up to 64 KiB may be staged while a send is in flight;
 //!    past that a write waits for it. A send's error is reported by the
 //!    next `poll_write`, `poll_flush` or `poll_shutdown`, and every write
 //!    after that fails. `poll_flush` waits until every byte left (was taken
@@ -48,12 +46,12 @@ pub struct Compat<S> {
 }
 
 impl<S> Compat<S> {
-    /// With `true`, every write with nothing in flight is first tried as a
-    /// direct `sendmsg`; with `false`, every write is copied and goes
-    /// through an io_uring send (written behind). By default only writes
-    /// of 16 KiB or more are tried directly: smaller ones are cheaper
-    /// batched into the ring's one enter per turn than sent one syscall
-    /// each.
+    /// With `false`, every write is copied and goes through an io_uring
+    /// send (written behind), never a direct `sendmsg`; with `true` (the
+    /// default), a write with nothing in flight is tried directly first.
+    /// Turn it off only where nothing above reads the peer's close as
+    /// data while a write may still be in flight (TLS does: its peer's
+    /// close_notify may then arrive before our last write completed).
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.io.set_direct_writes(on);
         self
@@ -76,7 +74,7 @@ impl TcpStream {
     /// This stream with tokio's and futures-io's `AsyncRead`/`AsyncWrite`
     /// (a copy per read and write); see [`Compat`].
     pub fn compat(self) -> Compat<TcpStream> {
-        let io = PollIo::new(self.shared_fd().clone());
+        let io = direct(PollIo::new(self.shared_fd().clone()));
         Compat { stream: self, io }
     }
 
@@ -84,7 +82,7 @@ impl TcpStream {
     /// (6.0) on buffers of `ring` (shared by the core's connections): an
     /// idle stream holds no receive buffer.
     pub fn compat_with_ring(self, ring: &BufRing) -> Compat<TcpStream> {
-        let io = PollIo::with_ring(self.shared_fd().clone(), ring);
+        let io = direct(PollIo::with_ring(self.shared_fd().clone(), ring));
         Compat { stream: self, io }
     }
 }
@@ -93,7 +91,7 @@ impl UnixStream {
     /// This stream with tokio's and futures-io's `AsyncRead`/`AsyncWrite`;
     /// see [`Compat`].
     pub fn compat(self) -> Compat<UnixStream> {
-        let io = PollIo::new(self.shared_fd().clone());
+        let io = direct(PollIo::new(self.shared_fd().clone()));
         Compat { stream: self, io }
     }
 
@@ -101,9 +99,20 @@ impl UnixStream {
     /// (6.0) on buffers of `ring` (shared by the core's connections): an
     /// idle stream holds no receive buffer.
     pub fn compat_with_ring(self, ring: &BufRing) -> Compat<UnixStream> {
-        let io = PollIo::with_ring(self.shared_fd().clone(), ring);
+        let io = direct(PollIo::with_ring(self.shared_fd().clone(), ring));
         Compat { stream: self, io }
     }
+}
+
+/// `Compat`'s engine tries every write as a direct send first (unlike
+/// `HyperIo`'s, which batches small writes into the ring): a layer over
+/// it, such as TLS, may read the peer's close as data (a close_notify)
+/// while our last write is still in flight, and hyper above it then calls
+/// the connection incomplete. A direct send that the socket takes leaves
+/// nothing in flight, as with a blocking socket.
+fn direct(mut io: PollIo) -> PollIo {
+    io.set_direct_writes(true);
+    io
 }
 
 impl<S> Unpin for Compat<S> {}
