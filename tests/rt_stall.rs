@@ -342,6 +342,11 @@ fn a_named_task_in_a_queue_runs_there_and_is_reported_by_name() {
                 .find(|q| q.name == "bulk")
                 .expect("the bulk queue");
             assert_eq!(bulk.tasks_run, 1, "{queues:?}");
+            // The stall is the bulk queue's, not the default queue's.
+            assert_eq!(bulk.stalls, 1, "{queues:?}");
+            let default = queues.iter().find(|q| q.name == "default").unwrap();
+            assert_eq!(default.stalls, 0, "{queues:?}");
+            assert_eq!(coring::metrics().stalls, 1);
         });
         let s = rx
             .recv_timeout(Duration::from_secs(20))

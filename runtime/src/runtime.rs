@@ -429,7 +429,9 @@ impl Core {
     pub(crate) fn metrics(&self) -> Metrics {
         let d = self.driver.borrow();
         let c = d.counters;
-        let queues = self.executor.queue_metrics();
+        let queues = self
+            .executor
+            .queue_metrics(self.stall().map_or(0, CoreStall::stalls));
         Metrics {
             task_run_time: queues.iter().map(|q| q.run_time).sum(),
             queue_delay: queues.iter().map(|q| q.queue_delay).sum(),

@@ -76,6 +76,7 @@ struct Stats {
     delay_ns: u64,
     max_delay_ns: u64,
     wakes: u64,
+    stalls: u64,
 }
 
 struct Group {
@@ -174,6 +175,20 @@ impl Groups {
         if let Some(g) = self.inner.borrow_mut().groups.get_mut(index as usize) {
             g.live += 1;
         }
+    }
+
+    /// A poll of a task of group `index` stalled (the stall detector).
+    #[cold]
+    pub(crate) fn stalled(&self, index: u32) {
+        if let Some(g) = self.inner.borrow_mut().groups.get_mut(index as usize) {
+            g.stats.stalls += 1;
+        }
+    }
+
+    /// Stalls counted in the live groups' stats.
+    pub(crate) fn stalls(&self) -> u64 {
+        let inner = self.inner.borrow();
+        inner.groups.iter().map(|(_, g)| g.stats.stalls).sum()
     }
 
     /// A task of group `index` finished.
@@ -321,19 +336,20 @@ impl Groups {
         out
     }
 
-    /// Each queue's counters; `default_runs` counts the default queue's
-    /// polls made before the runtime had task queues.
-    pub(crate) fn metrics(&self, default_runs: u64) -> Vec<QueueMetrics> {
+    /// Each queue's counters; `default_runs` and `default_stalls` count
+    /// the default queue's polls and stalls not in its stats (from before
+    /// the runtime had task queues, and the `block_on` future's stalls).
+    pub(crate) fn metrics(&self, default_runs: u64, default_stalls: u64) -> Vec<QueueMetrics> {
         let inner = self.inner.borrow();
         inner
             .groups
             .iter()
             .map(|(i, g)| {
                 let s = g.stats;
-                let early = if i == DEFAULT_GROUP as usize {
-                    default_runs
+                let (early, early_stalls) = if i == DEFAULT_GROUP as usize {
+                    (default_runs, default_stalls)
                 } else {
-                    0
+                    (0, 0)
                 };
                 QueueMetrics {
                     name: g.info.name.clone(),
@@ -347,6 +363,7 @@ impl Groups {
                     queue_delay: Duration::from_nanos(s.delay_ns),
                     max_queue_delay: Duration::from_nanos(s.max_delay_ns),
                     wakes: s.wakes,
+                    stalls: s.stalls + early_stalls,
                 }
             })
             .collect()

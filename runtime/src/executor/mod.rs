@@ -171,7 +171,12 @@ impl Executor {
         self.polled.set(self.polled.get() + 1);
         match core.stall() {
             None => task.run(core),
-            Some(watch) => watch.poll_task(core, task),
+            Some(watch) => {
+                let group = task.group();
+                if watch.poll_task(core, task) && self.grouped.get() {
+                    self.groups.stalled(group);
+                }
+            }
         }
     }
 
@@ -210,18 +215,22 @@ impl Executor {
         }
     }
 
-    /// Each queue's counters, the default queue first.
-    pub(crate) fn queue_metrics(&self) -> Vec<QueueMetrics> {
+    /// Each queue's counters, the default queue first; `stalls` is the
+    /// core's count (the default queue takes the stalls of the `block_on`
+    /// future and those from before the runtime had task queues).
+    pub(crate) fn queue_metrics(&self, stalls: u64) -> Vec<QueueMetrics> {
         if !self.grouped.get() {
             return vec![QueueMetrics {
                 name: "default".to_string(),
                 shares: group::DEFAULT_SHARES,
                 tasks_run: self.polled.get(),
+                stalls,
                 ..QueueMetrics::default()
             }];
         }
         let early = self.polled.get().saturating_sub(self.groups.runs());
-        self.groups.metrics(early)
+        let early_stalls = stalls.saturating_sub(self.groups.stalls());
+        self.groups.metrics(early, early_stalls)
     }
 
     /// Drops every live task's future, on this thread. Futures dropped

@@ -178,4 +178,8 @@ pub struct QueueMetrics {
     pub max_queue_delay: Duration,
     /// Wakes counted in `queue_delay`.
     pub wakes: u64,
+    /// Polls of its tasks that the stall detector reported (the default
+    /// queue's count includes the `block_on` future's); 0 while the
+    /// detector is off.
+    pub stalls: u64,
 }

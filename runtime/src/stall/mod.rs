@@ -266,7 +266,7 @@ impl CoreStall {
     /// executor's loop without the detector stays as it is.
     #[cold]
     #[inline(never)]
-    pub(crate) fn poll_task(&self, core: &Core, task: Notified) {
+    pub(crate) fn poll_task(&self, core: &Core, task: Notified) -> bool {
         let held: HeldTask = task.hold();
         let started = self.begin(held.addr());
         task.run(core);
@@ -277,7 +277,7 @@ impl CoreStall {
                 location: meta.location(),
                 block_on: false,
             }
-        });
+        })
     }
 
     /// `future`, the `block_on` future (`block_on` called at
@@ -305,14 +305,17 @@ impl CoreStall {
         now
     }
 
+    /// Whether the poll stalled.
     #[inline]
-    fn end(&self, started: u64, who: impl FnOnce() -> Who) {
+    fn end(&self, started: u64, who: impl FnOnce() -> Who) -> bool {
         let word = self.slot.poll_started.swap(0, Relaxed);
         self.slot.current.store(0, Relaxed);
         signal::clear_current();
-        if word & STALLED != 0 {
+        let stalled = word & STALLED != 0;
+        if stalled {
             self.stalled(started, word, who());
         }
+        stalled
     }
 
     /// Rule 4.
