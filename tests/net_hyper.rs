@@ -856,3 +856,55 @@ fn a_client_closing_right_after_its_response_ends_the_connection_cleanly() {
         );
     }
 }
+
+#[test]
+fn bytes_flushed_just_before_the_stream_is_dropped_all_arrive() {
+    // hyper flushes a response, then may drop the connection at once (a
+    // `Connection: close` error path, a server shutting down). A flush
+    // returns while the last send is in flight; that send must still go
+    // out in full, and the socket close after it.
+    use hyper::rt::Write as _;
+    let _turn = serial();
+    with_watchdog("flush then drop", Duration::from_secs(60), || {
+        const N: usize = 4 << 20;
+        let data = pattern(N, 9);
+        for ring in [false, true] {
+            let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+            let reader = std::thread::spawn(move || {
+                // Let the writer fill the socket buffer first.
+                std::thread::sleep(Duration::from_millis(150));
+                let mut got = Vec::new();
+                theirs.read_to_end(&mut got).map(|_| got)
+            });
+            let rt = coring::Runtime::new().expect("runtime");
+            rt.block_on(async {
+                let stream = coring::net::UnixStream::from_std(ours);
+                let ring = ring.then(|| coring::buf::BufRing::new(4, 4096).expect("ring"));
+                let mut io = match &ring {
+                    Some(r) if coring::op::Feature::RECV_MULTISHOT.is_supported() => {
+                        HyperIo::with_ring(stream, r)
+                    }
+                    _ => HyperIo::new(stream),
+                };
+                let mut off = 0;
+                while off < N {
+                    off +=
+                        std::future::poll_fn(|cx| Pin::new(&mut io).poll_write(cx, &data[off..]))
+                            .await
+                            .expect("write");
+                }
+                std::future::poll_fn(|cx| Pin::new(&mut io).poll_flush(cx))
+                    .await
+                    .expect("flush");
+                drop(io);
+                // The runtime keeps running: the send it was handed ends.
+                while !reader.is_finished() {
+                    coring::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            let got = reader.join().expect("reader").expect("read");
+            assert_eq!(got.len(), N, "ring {ring}: every byte, then end of stream");
+            assert!(got == data, "ring {ring}: intact");
+        }
+    });
+}

@@ -391,3 +391,29 @@ async fn a_poll_first_receive_gets_bytes_already_there_and_bytes_that_come_later
     let (res, _) = Op::submit(Recv::new(&fd, Vec::with_capacity(16)).poll_first(first)).await;
     assert_eq!(res.unwrap(), 0);
 }
+
+#[coring::test]
+async fn a_waitall_send_bigger_than_the_socket_buffer_completes_whole() {
+    use coring::op::{Feature, Op, Send};
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    const N: usize = 4 << 20;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = coring::fd::SharedFd::new(OwnedFd::from(ours));
+    let reader = std::thread::spawn(move || {
+        // Let the send fill the socket buffer and wait for room first.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut got = vec![0u8; N];
+        theirs.read_exact(&mut got).map(|_| got)
+    });
+    let data: Vec<u8> = (0..N).map(|i| (i % 253) as u8).collect();
+    let (res, _) = Op::submit(Send::new(&fd, data.clone()).flags(libc::MSG_WAITALL)).await;
+    let sent = res.unwrap();
+    if Feature::SEND_WAITALL.is_supported() {
+        assert_eq!(sent, N, "MSG_WAITALL: the kernel finished the send");
+        assert!(reader.join().unwrap().unwrap() == data, "intact");
+    } else {
+        assert!(sent > 0 && sent <= N);
+        println!("no SEND_WAITALL: a send took {sent} of {N} bytes");
+    }
+}

@@ -692,3 +692,96 @@ fn op_refused_at_submission_completes_with_the_kernel_error() {
     });
     assert_eq!(counter.created(), counter.dropped());
 }
+
+// (g) linger: an op left to finish without its future ---------------------
+
+/// A stream pair whose coring end's send buffer fills after a few hundred
+/// KiB: a 4 MiB send waits for the reader.
+fn unix_pair() -> (SharedFd, std::os::unix::net::UnixStream) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    (SharedFd::new(std::os::fd::OwnedFd::from(ours)), theirs)
+}
+
+fn waitall_send(fd: &SharedFd, data: Vec<u8>) -> Op<coring::op::Send<Vec<u8>>> {
+    Op::submit(coring::op::Send::new(fd, data).flags(libc::MSG_WAITALL))
+}
+
+/// The reader's side: everything until end of stream (or the error).
+fn read_to_end(mut s: std::os::unix::net::UnixStream) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).map(|_| got)
+}
+
+#[test]
+fn a_lingering_send_finishes_after_its_future_is_gone() {
+    let _fds = fd_shared();
+    let rt = Runtime::new().expect("runtime");
+    const N: usize = 4 << 20;
+    let data: Vec<u8> = (0..N).map(|i| (i % 251) as u8).collect();
+    let (fd, theirs) = unix_pair();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        read_to_end(theirs)
+    });
+    rt.block_on(async {
+        waitall_send(&fd, data.clone()).linger(Duration::from_secs(30));
+        // The op holds the socket open until it ends.
+        drop(fd);
+        assert_eq!(ops_in_flight(), 1, "the send goes on");
+        while !reader.is_finished() {
+            coring::time::sleep(Duration::from_millis(5)).await;
+        }
+        turn_until("the send ends", || ops_in_flight() == 0).await;
+    });
+    let got = reader.join().expect("reader").expect("read");
+    assert_eq!(got.len(), N, "every byte arrived, then end of stream");
+    assert!(got == data, "the bytes arrived intact");
+}
+
+#[test]
+fn a_lingering_send_is_cancelled_at_its_deadline() {
+    let _fds = fd_shared();
+    let rt = Runtime::new().expect("runtime");
+    const N: usize = 4 << 20;
+    let (fd, theirs) = unix_pair();
+    let started = std::time::Instant::now();
+    rt.block_on(async {
+        waitall_send(&fd, vec![7u8; N]).linger(Duration::from_millis(50));
+        drop(fd);
+        // Nobody reads: the send waits for room until its deadline.
+        turn_until("the send is cancelled", || ops_in_flight() == 0).await;
+    });
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(50),
+        "cancelled at its deadline, not before: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "cancelled: {waited:?}");
+    // The socket closed when the op ended: what was sent, then the end.
+    let got = read_to_end(theirs).expect("read");
+    assert!(got.len() < N, "the send was cut short: {} bytes", got.len());
+    drop(rt);
+}
+
+#[test]
+fn a_lingering_send_is_cancelled_when_the_runtime_shuts_down() {
+    let _fds = fd_shared();
+    let rt = Runtime::new().expect("runtime");
+    let (fd, theirs) = unix_pair();
+    rt.block_on(async {
+        waitall_send(&fd, vec![7u8; 4 << 20]).linger(Duration::from_secs(3600));
+        drop(fd);
+        coring::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(ops_in_flight(), 1);
+    });
+    let started = std::time::Instant::now();
+    drop(rt);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown waited"
+    );
+    // Closed: the reader sees the end of stream.
+    assert!(read_to_end(theirs).expect("read").len() < 4 << 20);
+}

@@ -92,6 +92,8 @@ fn the_probe_matches_the_kernel_version() {
             (Feature::PBUF_RING, (5, 19)),
             (Feature::ACCEPT_MULTISHOT, (5, 19)),
             (Feature::RECVSEND_POLL_FIRST, (5, 19)),
+            // Probed through IORING_OP_SOCKET (5.19); the flag came in 5.18.
+            (Feature::SEND_WAITALL, (5, 19)),
             (Feature::SEND_ZC, (6, 0)),
             (Feature::RECV_MULTISHOT, (6, 0)),
             (Feature::FTRUNCATE, (6, 9)),

@@ -86,13 +86,21 @@ use std::time::{Duration, Instant};
 /// - **Errors are reported one call late**: a send's error (say,
 ///   `BrokenPipe`) is returned by the next `poll_write`, `poll_flush` or
 ///   `poll_shutdown`, and every write after it fails.
-/// - **`poll_flush` waits until every byte left** (the kernel took it);
-///   hyper flushes after each message, so a response is on its way when
-///   hyper moves on. `poll_shutdown` flushes, then shuts the write side
-///   down.
+/// - **`poll_flush` returns once every byte left the adapter**: each is
+///   in a send the kernel was handed (`MSG_WAITALL`: the kernel finishes
+///   it, however slowly the peer reads), so hyper moves on without
+///   waiting for the send's completion, which would cost the connection's
+///   task one more wake and poll per response. Where the kernel lacks
+///   [`Feature::SEND_WAITALL`](coring_runtime::op::Feature::SEND_WAITALL)
+///   (before 5.18) it waits for the completion instead. `poll_shutdown`
+///   waits for every send to complete, then shuts the write side down.
 ///
-/// Dropping it cancels the ops in flight (the kernel's buffers are kept
-/// until it lets go of them) and closes the socket once they are gone.
+/// Dropping it cancels the receive in flight, but a send that a flush
+/// already reported lingers: it goes on while the runtime runs, for up to
+/// 30 s, as the kernel sends what a closed socket's buffer holds, and the
+/// socket closes after it (the runtime's shutdown cancels it). Bytes
+/// written but not flushed may be lost. The kernel's buffers are kept
+/// until it lets go of them.
 pub struct HyperIo<S> {
     stream: S,
     io: PollIo,
@@ -101,7 +109,8 @@ pub struct HyperIo<S> {
 impl<S: AsSharedFd> HyperIo<S> {
     /// Wraps `stream`, receiving into the adapter's own buffer.
     pub fn new(stream: S) -> HyperIo<S> {
-        let io = PollIo::new(stream.shared().clone());
+        let mut io = PollIo::new(stream.shared().clone());
+        io.set_early_flush(true);
         HyperIo { stream, io }
     }
 
@@ -114,7 +123,8 @@ impl<S: AsSharedFd> HyperIo<S> {
     /// Needs Linux 6.0 (multishot receive); on an older kernel the first
     /// read fails (`EINVAL`), so use [`new`](HyperIo::new) there.
     pub fn with_ring(stream: S, ring: &BufRing) -> HyperIo<S> {
-        let io = PollIo::with_ring(stream.shared().clone(), ring);
+        let mut io = PollIo::with_ring(stream.shared().clone(), ring);
+        io.set_early_flush(true);
         HyperIo { stream, io }
     }
 }

@@ -28,6 +28,7 @@ use std::io;
 use std::net::Shutdown as How;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 /// The smallest receive (bytes); a reader asking for less still gets a
 /// receive this big, the rest kept for its next read.
@@ -90,8 +91,18 @@ pub(crate) struct PollIo {
     /// direct non-blocking `sendmsg` first: [`DIRECT_MIN`], 0 (always) or
     /// `usize::MAX` (never: every write goes through an io_uring send).
     direct_min: usize,
+    /// Sends carry MSG_WAITALL and the kernel finishes them
+    /// ([`Feature::SEND_WAITALL`]); known on the first send.
+    waitall: Option<bool>,
+    /// A flush returns once every byte is in a send the kernel was handed
+    /// (with `waitall`), instead of waiting for the send's completion.
+    early_flush: bool,
     shutdown_op: Option<Op<Shutdown>>,
 }
+
+/// How long a send the kernel was handed may go on after its adapter is
+/// dropped (see [`PollIo::set_early_flush`]) before it is cancelled.
+pub(crate) const LINGER: Duration = Duration::from_secs(30);
 
 impl PollIo {
     /// Receives into its own buffers (one plain receive at a time).
@@ -131,8 +142,22 @@ impl PollIo {
             broken: false,
             read_eof: false,
             direct_min: DIRECT_MIN,
+            waitall: None,
+            early_flush: false,
             shutdown_op: None,
         }
+    }
+
+    /// With `on`, where the kernel finishes a send itself
+    /// ([`Feature::SEND_WAITALL`]), a flush returns once every byte
+    /// written is in a send handed to the kernel, without waiting for its
+    /// completion (which would cost the task a wake and a poll per
+    /// message); dropping the adapter then lets that send finish (for up
+    /// to [`LINGER`]) instead of cancelling it. A send's error is still
+    /// reported by the next write, flush or shutdown, and a shutdown still
+    /// waits for every send to complete.
+    pub(crate) fn set_early_flush(&mut self, on: bool) {
+        self.early_flush = on;
     }
 
     /// Makes every write try a direct `sendmsg` first (`true`) or none
@@ -300,14 +325,27 @@ impl PollIo {
     /// nothing is in flight any more (all sent, or a send failed: see
     /// `failed`); `Pending` (the waker registered) otherwise.
     fn poll_sends(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        while let Some(op) = &mut self.send {
+        self.poll_sends_while(cx, |io| io.send.is_some())
+    }
+
+    /// [`poll_sends`](Self::poll_sends) for as long as `busy` says.
+    fn poll_sends_while(&mut self, cx: &mut Context<'_>, busy: fn(&PollIo) -> bool) -> Poll<()> {
+        while busy(self) {
+            let Some(op) = &mut self.send else { break };
             let (res, slice) = ready!(Pin::new(op).poll(cx));
             self.send = None;
             let (begin, end) = (slice.begin(), slice.end());
             let mut buf = slice.into_inner();
             match sent(res) {
                 Ok(n) if begin + n < end => {
-                    self.send = Some(Op::submit(Send::new(&self.fd, buf.slice(begin + n..end))));
+                    let flags = if self.waitall == Some(true) {
+                        libc::MSG_WAITALL
+                    } else {
+                        0
+                    };
+                    self.send = Some(Op::submit(
+                        Send::new(&self.fd, buf.slice(begin + n..end)).flags(flags),
+                    ));
                 }
                 Ok(_) => {
                     buf.clear();
@@ -331,7 +369,19 @@ impl PollIo {
 
     fn submit(&mut self, buf: Vec<u8>) {
         let len = buf.len();
-        self.send = Some(Op::submit(Send::new(&self.fd, buf.slice(0..len))));
+        let waitall = *self
+            .waitall
+            .get_or_insert_with(|| Feature::SEND_WAITALL.is_supported());
+        let flags = if waitall { libc::MSG_WAITALL } else { 0 };
+        self.send = Some(Op::submit(
+            Send::new(&self.fd, buf.slice(0..len)).flags(flags),
+        ));
+    }
+
+    /// Whether a flush may return with a send in flight (see
+    /// [`set_early_flush`](Self::set_early_flush)).
+    fn flush_early(&self) -> bool {
+        self.early_flush && self.waitall == Some(true)
     }
 
     /// A failed send's error, once; after it, every write fails.
@@ -429,15 +479,24 @@ impl PollIo {
     }
 
     /// Waits until every byte written so far left (was taken by the
-    /// kernel); the error of a send, if any.
+    /// kernel, or, with [`set_early_flush`](Self::set_early_flush), is in
+    /// a send the kernel was handed and will finish); the error of a
+    /// send, if any.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_sends(cx));
+        if self.flush_early() {
+            // Staged bytes wait for the send in flight; once they are
+            // submitted, nothing waits on this side.
+            ready!(self.poll_sends_while(cx, |io| !io.staged.is_empty()));
+        } else {
+            ready!(self.poll_sends(cx));
+        }
         Poll::Ready(self.take_error())
     }
 
-    /// Flushes, then shuts the write side down.
+    /// Waits until every send completed, then shuts the write side down.
     pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_flush(cx))?;
+        ready!(self.poll_sends(cx));
+        self.take_error()?;
         let fd = &self.fd;
         let op = self
             .shutdown_op
@@ -445,6 +504,17 @@ impl PollIo {
         let res = ready!(Pin::new(op).poll(cx));
         self.shutdown_op = None;
         Poll::Ready(res)
+    }
+}
+
+impl Drop for PollIo {
+    fn drop(&mut self) {
+        // A flush said these bytes are on their way: let them go.
+        if let Some(send) = self.send.take() {
+            if self.flush_early() {
+                send.linger(LINGER);
+            }
+        }
     }
 }
 

@@ -477,6 +477,35 @@ impl Driver {
         }
     }
 
+    /// Like [`abandon`](Self::abandon), but the op is left to finish: it
+    /// is cancelled only if it is still in flight at `deadline` (never
+    /// when `None`). Multishot ops are cancelled at once, as abandoned.
+    pub(crate) fn detach(
+        &mut self,
+        user_data: u64,
+        orphan: Box<dyn Orphan>,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<(Box<dyn Orphan>, Completion)> {
+        let Some(state) = self.ops.get_mut(user_data) else {
+            return Some((orphan, Completion::new(-libc::ECANCELED, 0)));
+        };
+        if matches!(state, Lifecycle::Streaming(_)) {
+            return self.abandon(user_data, orphan);
+        }
+        match state.transition_to_abandoned(orphan) {
+            OnDrop::Cancel => {
+                if let Some(due) = deadline {
+                    self.ops.cancel_at(user_data, due);
+                }
+                None
+            }
+            OnDrop::Done(c, orphan) => {
+                self.ops.remove(user_data);
+                Some((orphan, c))
+            }
+        }
+    }
+
     /// A multishot op's cancel goes to the kernel in an enter of its own:
     /// on a DEFER_TASKRUN ring (seen on 6.18), a multishot accept armed in
     /// the same enter as the cancel of the previous one on the same

@@ -182,9 +182,20 @@ impl OpTable {
             OnCqe::Wake(w) => wake(w),
             OnCqe::Orphaned(o) => {
                 drop(self.remove(user_data));
+                if !self.missed.is_empty() {
+                    self.forget_cancel(user_data);
+                }
                 reaped.orphans.push((o, c));
             }
         }
+    }
+
+    /// `target` ended: no cancel of it is due any more (a lingering op's
+    /// deadline would otherwise keep the runtime waking until then).
+    #[cold]
+    #[inline(never)]
+    fn forget_cancel(&mut self, target: u64) {
+        self.missed.retain(|m| m.target != target);
     }
 
     /// The CQE of a cancel the runtime sent for `target`: a miss (ENOENT,
@@ -212,6 +223,18 @@ impl OpTable {
                 due: Some(Instant::now() + retry_delay(0)),
             }),
         }
+    }
+
+    /// Sends a cancel of `target` at `due` if it is still in flight then
+    /// (an op left to finish: `Op::linger`). Kept with the missed cancels,
+    /// so it is sent, and sent again if missed, as they are.
+    #[cold]
+    pub(crate) fn cancel_at(&mut self, target: u64, due: Instant) {
+        self.missed.push(MissedCancel {
+            target,
+            misses: 0,
+            due: Some(due),
+        });
     }
 
     /// Whether a missed cancel waits to be sent again.

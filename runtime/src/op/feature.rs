@@ -34,11 +34,15 @@ pub struct Feature {
 }
 
 /// Features that are flags, not opcodes: (name, kernel).
-const FLAGS: [(&str, &str); 4] = [
+const FLAGS: [(&str, &str); 5] = [
     ("IORING_ACCEPT_MULTISHOT", "5.19"),
     ("IORING_RECV_MULTISHOT", "6.0"),
     ("IORING_REGISTER_PBUF_RING (provided buffer rings)", "5.19"),
     ("IORING_RECVSEND_POLL_FIRST", "5.19"),
+    (
+        "MSG_WAITALL on stream-socket sends (io_uring retries a short send)",
+        "5.18",
+    ),
 ];
 
 impl Feature {
@@ -89,6 +93,18 @@ impl Feature {
     pub const RECVSEND_POLL_FIRST: Feature = Feature {
         probe: opcode::Socket::CODE,
         id: 259,
+    };
+
+    /// A send (IORING_OP_SEND, SENDMSG) with `MSG_WAITALL` on a stream
+    /// socket completes only once all its bytes are sent, or on an error
+    /// (giving the count sent before it, if any): the kernel retries a
+    /// short send itself, waiting for room (5.18; probed through
+    /// IORING_OP_SOCKET, 5.19). Without it the flag does nothing for a
+    /// send, and a short send completes short. The epoll backend does the
+    /// same for SEND. See [`Send::flags`](crate::op::Send::flags).
+    pub const SEND_WAITALL: Feature = Feature {
+        probe: opcode::Socket::CODE,
+        id: 260,
     };
 
     /// The error an op needing this feature gets where it is missing.

@@ -128,6 +128,7 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// A CQE's result and flags, as the kernel posted them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +307,29 @@ impl<T: OpCode> Op<T> {
                 .cancel_in_flight(self.user_data);
         }
         self
+    }
+
+    /// Lets the op finish without its future: its resources go to the op
+    /// table as when it is dropped, but no cancel is sent unless it is
+    /// still in flight after `limit` (then it is cancelled as a dropped op
+    /// is). They are freed at its final CQE, and at the latest when the
+    /// runtime shuts down, which cancels every op in flight.
+    ///
+    /// For writes whose caller was told the bytes are on their way: a
+    /// send handed to the kernel before the stream was dropped still goes
+    /// out, as the kernel sends what a closed socket's buffer holds.
+    pub fn linger(mut self, limit: Duration) {
+        if let Some(data) = self.data.take() {
+            let deadline = Instant::now().checked_add(limit);
+            let done =
+                self.core
+                    .driver
+                    .borrow_mut()
+                    .detach(self.user_data, Box::new(data), deadline);
+            if let Some((orphan, cqe)) = done {
+                orphan.finish(cqe);
+            }
+        }
     }
 
     /// The op's user_data, its key in the op table.

@@ -26,7 +26,11 @@ impl<B: IoBuf> Send<B> {
         }
     }
 
-    /// Adds `MSG_*` flags (`MSG_MORE`, `MSG_DONTWAIT`, ...).
+    /// Adds `MSG_*` flags (`MSG_MORE`, `MSG_DONTWAIT`, ...). With
+    /// `MSG_WAITALL` on a stream socket, where the kernel has
+    /// [`Feature::SEND_WAITALL`](super::Feature::SEND_WAITALL), the send
+    /// completes only once every byte is sent (or on an error): never
+    /// short.
     pub fn flags(mut self, flags: i32) -> Self {
         self.flags = flags;
         self

@@ -270,6 +270,25 @@ fn bounded_read(sqe: &RawSqe, fd: RawFd) -> Option<Attempt> {
     })
 }
 
+/// Whether `fd` is a stream socket (SOCK_STREAM or SOCK_SEQPACKET: the
+/// sockets whose short sends io_uring retries under MSG_WAITALL).
+pub(crate) fn is_stream(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `ty`, which
+    // outlives the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && (ty == libc::SOCK_STREAM || ty == libc::SOCK_SEQPACKET)
+}
+
 /// One try of a socket op with MSG_DONTWAIT (or a non-blocking socket).
 /// `buf` is the provided buffer a RECV with IOSQE_BUFFER_SELECT reads
 /// into.

@@ -62,6 +62,9 @@ struct Waiter {
     fd: RawFd,
     /// A CONNECT that got EINPROGRESS: its retry reads SO_ERROR.
     connecting: bool,
+    /// Bytes a SEND with MSG_WAITALL sent so far (its SQE then points
+    /// past them).
+    sent: u32,
 }
 
 #[derive(Default)]
@@ -327,6 +330,7 @@ impl Emulator {
                     sqe,
                     fd,
                     connecting: false,
+                    sent: 0,
                 };
                 if let Some((w, out)) = self.drive(w) {
                     self.wait_on(w, out);
@@ -342,7 +346,7 @@ impl Emulator {
     /// Tries `w` until it completes (posting its CQEs) or would block;
     /// then gives it back with the direction to wait for (true: out).
     fn drive(&mut self, mut w: Waiter) -> Option<(Waiter, bool)> {
-        let sqe = w.sqe;
+        let mut sqe = w.sqe;
         let multishot = match sqe.opcode {
             opcode::Accept::CODE => sqe.ioprio & ACCEPT_MULTISHOT != 0,
             opcode::Recv::CODE => sqe.ioprio & RECV_MULTISHOT != 0,
@@ -394,7 +398,28 @@ impl Emulator {
                     self.post(&sqe, 0, CQE_F_NOTIF);
                     return None;
                 }
+                // A short SEND with MSG_WAITALL on a stream socket goes on
+                // from where it stopped, as io_uring's does (5.18).
+                Attempt::Done(r)
+                    if r > 0
+                        && (r as u32) < sqe.len
+                        && sqe.opcode == opcode::Send::CODE
+                        && sqe.op_flags as i32 & libc::MSG_WAITALL != 0
+                        && exec::is_stream(w.fd) =>
+                {
+                    w.sent += r as u32;
+                    sqe.addr += r as u64;
+                    sqe.len -= r as u32;
+                    w.sqe = sqe;
+                }
                 Attempt::Done(r) => {
+                    let r = match (r, w.sent) {
+                        (_, 0) => r,
+                        (r, sent) if r >= 0 => r + sent as i32,
+                        // An error after some bytes went: the count, as
+                        // io_uring gives.
+                        (_, sent) => sent as i32,
+                    };
                     self.post(&sqe, r, flags);
                     return None;
                 }
