@@ -315,8 +315,9 @@ impl Drop for Server {
 static RAW_LOAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs the load (wrk, or the raw generator when `RAW_LOAD` is set)
-/// against `server`: the requests it completed and its seconds.
-fn load(server: &Server, conns: usize, secs: f64) -> (u64, f64) {
+/// against `server`: the requests it completed, its seconds, and the CPU
+/// time the load generator used (s).
+fn load(server: &Server, conns: usize, secs: f64) -> (u64, f64, f64) {
     if RAW_LOAD.load(std::sync::atomic::Ordering::Relaxed) {
         raw_load(server.port, server.cert.clone(), conns, secs)
     } else {
@@ -324,9 +325,22 @@ fn load(server: &Server, conns: usize, secs: f64) -> (u64, f64) {
     }
 }
 
+/// CPU time (user + system, s) of this process's children reaped so far.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage writes one rusage, which outlives the call.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
 /// wrk pinned to CPU 1 (it takes whole seconds).
-fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64) {
+fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64, f64) {
     let scheme = if https { "https" } else { "http" };
+    // wrk is the one child reaped meanwhile (servers are reaped when
+    // dropped, after their load).
+    let cpu0 = children_cpu();
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1"])
         .arg(format!("-c{conns}"))
@@ -334,6 +348,7 @@ fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64) {
         .arg(format!("{scheme}://127.0.0.1:{port}/"))
         .output()
         .expect("run wrk");
+    let load_cpu = children_cpu() - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
     // "  123456 requests in 3.00s, 10.99MB read"
     for line in text.lines() {
@@ -353,7 +368,7 @@ fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64) {
             if text.contains("Socket errors") || text.contains("Non-2xx") {
                 eprintln!("wrk reported errors:\n{text}");
             }
-            return (n, secs);
+            return (n, secs, load_cpu);
         }
     }
     panic!(
@@ -367,7 +382,7 @@ fn wrk(port: u16, https: bool, conns: usize, secs: f64) -> (u64, f64) {
 /// GET and reading the whole response in a loop, on a tokio
 /// current_thread runtime in a thread pinned to CPU 1. The requests
 /// completed and the seconds.
-fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, f64) {
+fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, f64, f64) {
     std::thread::spawn(move || {
         pin_to_cpu(1);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -382,7 +397,8 @@ fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, 
                 .with_no_client_auth();
             tokio_rustls::TlsConnector::from(Arc::new(config))
         });
-        rt.block_on(async move {
+        let cpu0 = common::thread_cpu_secs();
+        let (n, secs) = rt.block_on(async move {
             let start = std::time::Instant::now();
             let end = start + std::time::Duration::from_secs_f64(secs);
             let mut tasks = Vec::new();
@@ -409,7 +425,8 @@ fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, 
                 total += t.await.expect("load task");
             }
             (total, start.elapsed().as_secs_f64())
-        })
+        });
+        (n, secs, common::thread_cpu_secs() - cpu0)
     })
     .join()
     .expect("load thread")
@@ -472,6 +489,8 @@ struct Sample {
     secs: f64,
     requests: u64,
     server_cpu_ns: u64,
+    /// The load generator's CPU time over the window (s).
+    load_cpu: f64,
 }
 
 impl Sample {
@@ -480,6 +499,14 @@ impl Sample {
     }
     fn cpu_us_per_req(&self) -> f64 {
         self.server_cpu_ns as f64 / 1e3 / self.requests.max(1) as f64
+    }
+    /// The share of CPU 1 the load generator used (1.0: all of it).
+    fn load_busy(&self) -> f64 {
+        self.load_cpu / self.secs
+    }
+    /// The share of CPU 0 the server used.
+    fn server_busy(&self) -> f64 {
+        self.server_cpu_ns as f64 / 1e9 / self.secs
     }
 }
 
@@ -492,7 +519,7 @@ fn wall_clock(kinds: &[String], repeats: usize, secs: f64, conns: &[usize]) -> V
                 let server = Server::start(kind, &[]);
                 load(&server, c, 1.0);
                 let c0 = server.cpu_ns();
-                let (requests, secs) = load(&server, c, secs);
+                let (requests, secs, load_cpu) = load(&server, c, secs);
                 let c1 = server.cpu_ns();
                 let s = Sample {
                     repeat: r,
@@ -501,11 +528,14 @@ fn wall_clock(kinds: &[String], repeats: usize, secs: f64, conns: &[usize]) -> V
                     secs,
                     requests,
                     server_cpu_ns: c1.saturating_sub(c0),
+                    load_cpu,
                 };
                 eprintln!(
-                    "repeat {r} x{c:<3} {kind:>14}: {:>9.0} req/s, server CPU {:>6.2} us/req",
+                    "repeat {r} x{c:<3} {kind:>14}: {:>9.0} req/s, server CPU {:>6.2} us/req, busy: server {:>3.0}%, load {:>3.0}%",
                     s.rps(),
-                    s.cpu_us_per_req()
+                    s.cpu_us_per_req(),
+                    s.server_busy() * 100.0,
+                    s.load_busy() * 100.0
                 );
                 samples.push(s);
             }
@@ -546,8 +576,8 @@ fn report(samples: &[Sample], kinds: &[String], conns: &[usize], load: &str) -> 
         "{load}, {} repeats, server on CPU 0, load on CPU 1; ratios are paired, to tokio (HTTP) or tokio-https (HTTPS)\n",
         samples.iter().map(|s| s.repeat + 1).max().unwrap_or(0)
     );
-    table.push_str("| server | conns | req/s (median) | spread | server CPU/req | req/s vs base | CPU/req vs base |\n");
-    table.push_str("|---|---|---|---|---|---|---|\n");
+    table.push_str("| server | conns | req/s (median) | spread | server CPU/req | req/s vs base | CPU/req vs base | server busy | load busy |\n");
+    table.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for &c in conns {
         for k in kinds {
             let xs = cell(samples, k, c);
@@ -557,24 +587,30 @@ fn report(samples: &[Sample], kinds: &[String], conns: &[usize], load: &str) -> 
                 continue;
             };
             let base = base_of(k);
+            let median = |f: fn(&Sample) -> f64| {
+                let v: Vec<f64> = xs.iter().map(|s| f(s)).collect();
+                common::summarize(&v).map_or(0.0, |m| m.median * 100.0)
+            };
             let _ = writeln!(
                 table,
-                "| {k} | {c} | {:.0} | {:.0}% | {:.2} µs | {} | {} |",
+                "| {k} | {c} | {:.0} | {:.0}% | {:.2} µs | {} | {} | {:.0}% | {:.0}% |",
                 r.median,
                 r.spread_pct(),
                 u.median,
                 paired(samples, k, base, c, Sample::rps),
                 paired(samples, k, base, c, Sample::cpu_us_per_req),
+                median(Sample::server_busy),
+                median(Sample::load_busy),
             );
         }
     }
     let mut csv = String::from(
-        "repeat,server,protocol,conns,secs,requests,req_per_s,server_cpu_us_per_req\n",
+        "repeat,server,protocol,conns,secs,requests,req_per_s,server_cpu_us_per_req,server_busy,load_busy\n",
     );
     for s in samples {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{:.3},{},{:.0},{:.3}",
+            "{},{},{},{},{:.3},{},{:.0},{:.3},{:.3},{:.3}",
             s.repeat,
             s.kind,
             if is_https(&s.kind) { "https" } else { "http" },
@@ -582,7 +618,9 @@ fn report(samples: &[Sample], kinds: &[String], conns: &[usize], load: &str) -> 
             s.secs,
             s.requests,
             s.rps(),
-            s.cpu_us_per_req()
+            s.cpu_us_per_req(),
+            s.server_busy(),
+            s.load_busy()
         );
     }
     [table, csv, svg(samples, kinds, conns)]
@@ -682,7 +720,7 @@ fn callgrind(kinds: &[String], secs: f64, conns: usize) {
         let mut windows = Vec::new();
         for (i, len) in [secs, 2.0 * secs].into_iter().enumerate() {
             assert!(quiet(&["-z", &pid]), "callgrind_control -z");
-            let (n, _) = load(&server, conns, len);
+            let (n, _, _) = load(&server, conns, len);
             assert!(quiet(&["-d", &pid]), "callgrind_control -d");
             windows.push((n, callgrind_total(&format!("{dir}/{kind}.{pid}.{}", i + 1))));
         }

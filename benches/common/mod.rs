@@ -40,6 +40,15 @@ pub fn process_cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU time (s) the calling thread has used so far.
+pub fn thread_cpu_secs() -> f64 {
+    // SAFETY: clock_gettime writes one timespec, which outlives the call.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// Pins to CPU 0 and reports (on stderr) whether that worked.
 pub fn pin_or_warn() {
     match pin_to_cpu(0) {
