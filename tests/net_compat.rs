@@ -189,17 +189,42 @@ fn compat_vectored_writes_go_out_whole_and_in_order() {
 fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
     let rt = coring::Runtime::new().expect("io_uring");
     rt.block_on(async {
-        // Written behind (no direct send): the first write is accepted;
-        // its send fails, and the flush says so.
+        // Written behind (small writes by default, or no direct send at
+        // all): the first write is accepted; its send fails. The flush
+        // does not wait for the send (it was handed to the kernel), so the
+        // error comes from the first call after the send's completion:
+        // the flush if it came already, else the shutdown, which waits.
+        for never_direct in [false, true] {
+            let (a, b) = coring::net::UnixStream::pair().expect("pair");
+            let mut a = match never_direct {
+                true => a.compat().direct_writes(false),
+                false => a.compat(),
+            };
+            drop(b);
+            let first = a.write(b"lost").await;
+            assert_eq!(first.expect("accepted behind"), 4);
+            let err = match a.flush().await {
+                Err(e) => e,
+                Ok(()) => a
+                    .shutdown()
+                    .await
+                    .expect_err("the shutdown waits for the failed send"),
+            };
+            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+            let again = a
+                .write(b"more")
+                .await
+                .expect_err("writes after a failure fail");
+            assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
+        }
+        // Once the failed send completed, the next call reports it.
         let (a, b) = coring::net::UnixStream::pair().expect("pair");
-        let mut a = a.compat().direct_writes(false);
+        let mut a = a.compat();
         drop(b);
-        let first = a.write(b"lost").await;
-        assert_eq!(first.expect("accepted behind"), 4);
-        let err = match a.flush().await {
-            Err(e) => e,
-            Ok(()) => panic!("flush after a failed send succeeded"),
-        };
+        assert_eq!(a.write(b"lost").await.expect("accepted behind"), 4);
+        a.flush().await.expect("the send is handed over, not done");
+        coring::time::sleep(std::time::Duration::from_millis(20)).await;
+        let err = a.flush().await.expect_err("the send failed meanwhile");
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
         let again = a
             .write(b"more")
@@ -207,17 +232,48 @@ fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
             .expect_err("writes after a failure fail");
         assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
 
-        // With the direct send (the default, and forced), the first write
-        // fails itself, however small.
-        for forced in [false, true] {
-            let (a, b) = coring::net::UnixStream::pair().expect("pair");
-            let mut a = match forced {
-                true => a.compat().direct_writes(true),
-                false => a.compat(),
-            };
-            drop(b);
-            let err = a.write(b"lost").await.expect_err("a closed peer");
-            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
-        }
+        // With the direct send forced, the first write fails itself,
+        // however small.
+        let (a, b) = coring::net::UnixStream::pair().expect("pair");
+        let mut a = a.compat().direct_writes(true);
+        drop(b);
+        let err = a.write(b"lost").await.expect_err("a closed peer");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
     });
+}
+
+#[test]
+fn bytes_written_behind_a_send_in_flight_go_out_when_the_writer_reads_next() {
+    // An echo-style loop writes and then reads, with no flush: bytes
+    // staged behind a send still in flight must go out when that send
+    // completes, though the task then polls only its read.
+    use std::io::{Read, Write};
+    const N: usize = 4 << 20;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+    let peer = std::thread::spawn(move || {
+        // Let the writer fill the socket buffer first.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut got = vec![0u8; N + 4];
+        theirs.read_exact(&mut got).expect("the bytes and the tail");
+        theirs.write_all(b"ok").expect("reply");
+        got
+    });
+    let rt = coring::Runtime::new().expect("runtime");
+    let sent = rt.block_on(async {
+        let mut a = coring::net::UnixStream::from_std(ours).compat();
+        let big: Vec<u8> = (0..N).map(|i| (i % 251) as u8).collect();
+        a.write_all(&big).await.expect("big");
+        // A send is in flight (the peer has not read): staged behind it.
+        a.write_all(b"tail").await.expect("tail");
+        let mut reply = [0u8; 2];
+        coring::time::timeout(Duration::from_secs(20), a.read_exact(&mut reply))
+            .await
+            .expect("the tail went out, so the peer replied")
+            .expect("read");
+        assert_eq!(&reply, b"ok");
+        big
+    });
+    let mut want = sent;
+    want.extend_from_slice(b"tail");
+    assert!(peer.join().expect("peer") == want, "bytes changed");
 }

@@ -785,3 +785,42 @@ fn a_lingering_send_is_cancelled_when_the_runtime_shuts_down() {
     // Closed: the reader sees the end of stream.
     assert!(read_to_end(theirs).expect("read").len() < 4 << 20);
 }
+
+// (h) try_complete: the output if the CQE came, no waker otherwise ---------
+
+#[test]
+fn try_complete_takes_the_output_once_the_cqe_came_and_registers_no_waker() {
+    let _fds = fd_shared();
+    let rt = Runtime::new().unwrap();
+    let counter = BufCounter::new();
+    let c = counter.clone();
+    rt.block_on(async move {
+        let (r, w) = coring_pipe();
+        let read = Rc::new(RefCell::new(io::read(&r, c.buf(64))));
+        // A task that only tries, then waits for nothing: the read's
+        // completion must not wake it.
+        let polls = Rc::new(Cell::new(0u32));
+        let (op, p) = (read.clone(), polls.clone());
+        let _task = coring::spawn(std::future::poll_fn(move |_cx| {
+            p.set(p.get() + 1);
+            assert!(
+                op.borrow_mut().try_complete().is_none(),
+                "nothing to read yet"
+            );
+            Poll::<()>::Pending
+        }));
+        turn_until("the task's first poll", || polls.get() == 1).await;
+        let reaped = coring::metrics().cqes_reaped;
+        write_to(&w, b"late");
+        turn_until("the read's CQE", || coring::metrics().cqes_reaped > reaped).await;
+        for _ in 0..3 {
+            coring::yield_now().await;
+        }
+        assert_eq!(polls.get(), 1, "the completion woke a task that only tried");
+        let (res, buf) = read.borrow_mut().try_complete().expect("the CQE came");
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf.bytes(), b"late");
+    });
+    drop(rt);
+    assert_eq!(counter.dropped(), 1, "the buffer came back once");
+}

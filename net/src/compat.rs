@@ -14,19 +14,35 @@
 //! 1. Reads: one receive into the adapter's buffer (sized by the reader's
 //!    room, 8–256 KiB); its bytes are copied out over as many `poll_read`s
 //!    as it takes before the next receive.
-//! 2. Writes: with no send in flight, `poll_write` (and
-//!    `poll_write_vectored`, all its slices at once) first makes one
-//!    non-blocking `sendmsg(2)` straight from the caller's memory; when
-//!    the socket takes everything there is no copy and nothing to flush
-//!    ([`Compat::direct_writes`]`(false)` turns this off). The rest is
-//!    written behind: copied into the adapter's staging buffer, `Ready(n)`
-//!    returned; with no send in flight it is submitted as one io_uring
-//!    send, otherwise it goes when that send completes. Up to 64 KiB may be staged while a send is in flight;
-//!    past that a write waits for it. A send's error is reported by the
-//!    next `poll_write`, `poll_flush` or `poll_shutdown`, and every write
-//!    after that fails. `poll_flush` waits until every byte left (was taken
-//!    by the kernel).
-//! 3. `poll_shutdown` flushes, then shuts the write side down.
+//! 2. Writes, as [`HyperIo`](crate::HyperIo)'s: a write (`poll_write`,
+//!    or `poll_write_vectored` with all its slices at once) under 16 KiB
+//!    is written behind: copied into the adapter's staging buffer,
+//!    `Ready(n)` returned; with no send in flight it is submitted as one
+//!    io_uring send (with the turn's other SQEs, in one enter), otherwise
+//!    it goes when that send completes. A write of 16 KiB or more with no
+//!    send in flight first makes one non-blocking `sendmsg(2)` straight
+//!    from the caller's memory, and writes behind what the socket did not
+//!    take ([`Compat::direct_writes`] changes the threshold to always or
+//!    never). Up to 64 KiB may be staged while a send is in flight; past
+//!    that a write waits for it. Staged bytes go out when that send
+//!    completes and the adapter is next polled (a read, write, flush or
+//!    shutdown: an echo loop that writes and then reads needs no flush),
+//!    so a task that writes and then waits on something else should
+//!    flush first, as tokio's `AsyncWrite` asks. Sends carry
+//!    `MSG_WAITALL`, so the kernel finishes each however slowly the peer
+//!    reads (5.18+).
+//! 3. `poll_flush` returns once every byte written is in a send the
+//!    kernel was handed; it does not wait for the send's completion
+//!    (before 5.18 it does). Dropping the adapter lets such a send finish
+//!    (for up to 30 s, while the runtime runs). A send's error is
+//!    reported by the next `poll_write`, `poll_flush` or `poll_shutdown`
+//!    after its completion, and every write after that fails.
+//! 4. `poll_shutdown` waits for every send's completion (and reports a
+//!    failed one), then shuts the write side down.
+//!
+//! A TLS layer above (tokio-rustls) flushes each response in the same
+//! poll as it writes it, so a peer's close_notify read right after can
+//! no longer find the response still being flushed.
 
 use crate::poll_io::PollIo;
 use crate::{TcpStream, UnixStream};
@@ -39,19 +55,20 @@ use std::task::{Context, Poll};
 /// A coring stream with poll-based `AsyncRead`/`AsyncWrite` (tokio's and
 /// futures-io's). Make one with [`TcpStream::compat`] or
 /// [`UnixStream::compat`]. See the [module docs](self) for how reads and
-/// writes work (writes are written behind: flush to know they left).
+/// writes work (writes are written behind: flush to know they left the
+/// adapter, shut down to know they were sent).
 pub struct Compat<S> {
     stream: S,
     io: PollIo,
 }
 
 impl<S> Compat<S> {
-    /// With `false`, every write is copied and goes through an io_uring
-    /// send (written behind), never a direct `sendmsg`; with `true` (the
-    /// default), a write with nothing in flight is tried directly first.
-    /// Turn it off only where nothing above reads the peer's close as
-    /// data while a write may still be in flight (TLS does: its peer's
-    /// close_notify may then arrive before our last write completed).
+    /// With `true`, every write with nothing in flight is first tried as a
+    /// direct `sendmsg`; with `false`, every write is copied and goes
+    /// through an io_uring send (written behind). By default only writes
+    /// of 16 KiB or more are tried directly: smaller ones are cheaper
+    /// batched into the ring's one enter per turn than sent one syscall
+    /// each.
     pub fn direct_writes(mut self, on: bool) -> Self {
         self.io.set_direct_writes(on);
         self
@@ -74,7 +91,7 @@ impl TcpStream {
     /// This stream with tokio's and futures-io's `AsyncRead`/`AsyncWrite`
     /// (a copy per read and write); see [`Compat`].
     pub fn compat(self) -> Compat<TcpStream> {
-        let io = direct(PollIo::new(self.shared_fd().clone()));
+        let io = engine(PollIo::new(self.shared_fd().clone()));
         Compat { stream: self, io }
     }
 
@@ -82,7 +99,7 @@ impl TcpStream {
     /// (6.0) on buffers of `ring` (shared by the core's connections): an
     /// idle stream holds no receive buffer.
     pub fn compat_with_ring(self, ring: &BufRing) -> Compat<TcpStream> {
-        let io = direct(PollIo::with_ring(self.shared_fd().clone(), ring));
+        let io = engine(PollIo::with_ring(self.shared_fd().clone(), ring));
         Compat { stream: self, io }
     }
 }
@@ -91,7 +108,7 @@ impl UnixStream {
     /// This stream with tokio's and futures-io's `AsyncRead`/`AsyncWrite`;
     /// see [`Compat`].
     pub fn compat(self) -> Compat<UnixStream> {
-        let io = direct(PollIo::new(self.shared_fd().clone()));
+        let io = engine(PollIo::new(self.shared_fd().clone()));
         Compat { stream: self, io }
     }
 
@@ -99,19 +116,16 @@ impl UnixStream {
     /// (6.0) on buffers of `ring` (shared by the core's connections): an
     /// idle stream holds no receive buffer.
     pub fn compat_with_ring(self, ring: &BufRing) -> Compat<UnixStream> {
-        let io = direct(PollIo::with_ring(self.shared_fd().clone(), ring));
+        let io = engine(PollIo::with_ring(self.shared_fd().clone(), ring));
         Compat { stream: self, io }
     }
 }
 
-/// `Compat`'s engine tries every write as a direct send first (unlike
-/// `HyperIo`'s, which batches small writes into the ring): a layer over
-/// it, such as TLS, may read the peer's close as data (a close_notify)
-/// while our last write is still in flight, and hyper above it then calls
-/// the connection incomplete. A direct send that the socket takes leaves
-/// nothing in flight, as with a blocking socket.
-fn direct(mut io: PollIo) -> PollIo {
-    io.set_direct_writes(true);
+/// `Compat`'s engine, as `HyperIo`'s: small writes batched into the
+/// ring, and a flush that returns once every byte is in a send the kernel
+/// was handed.
+fn engine(mut io: PollIo) -> PollIo {
+    io.set_early_flush(true);
     io
 }
 

@@ -196,6 +196,12 @@ impl PollIo {
         cx: &mut Context<'_>,
         want: usize,
     ) -> Poll<io::Result<&[u8]>> {
+        if !self.staged.is_empty() {
+            // Bytes written behind a send in flight go out when it
+            // completes, even if the writer reads next without a flush
+            // (an echo loop): the read also waits on that send.
+            let _ = self.poll_sends_while(cx, |io| !io.staged.is_empty());
+        }
         ready!(self.poll_receive(cx, want))?;
         if self.read_eof && self.buffered() == 0 && self.send.is_some() {
             ready!(self.poll_sends(cx));
@@ -334,37 +340,53 @@ impl PollIo {
             let Some(op) = &mut self.send else { break };
             let (res, slice) = ready!(Pin::new(op).poll(cx));
             self.send = None;
-            let (begin, end) = (slice.begin(), slice.end());
-            let mut buf = slice.into_inner();
-            match sent(res) {
-                Ok(n) if begin + n < end => {
-                    let flags = if self.waitall == Some(true) {
-                        libc::MSG_WAITALL
-                    } else {
-                        0
-                    };
-                    self.send = Some(Op::submit(
-                        Send::new(&self.fd, buf.slice(begin + n..end)).flags(flags),
-                    ));
-                }
-                Ok(_) => {
-                    buf.clear();
-                    if !self.staged.is_empty() {
-                        // The staging buffer goes out; the spent one takes
-                        // its place.
-                        let next = std::mem::replace(&mut self.staged, buf);
-                        self.submit(next);
-                    } else if self.staged.capacity() < buf.capacity() {
-                        self.staged = buf;
-                    }
-                }
-                Err(e) => {
-                    self.staged.clear();
-                    self.failed = Some(e);
-                }
-            }
+            self.send_done(res, slice);
         }
         Poll::Ready(())
+    }
+
+    /// Takes the send's result if it completed, without waiting for it
+    /// (no waker registered): a flush that does not wait still reports a
+    /// send that failed before it.
+    fn reap_send(&mut self) {
+        if let Some((res, slice)) = self.send.as_mut().and_then(Op::try_complete) {
+            self.send = None;
+            self.send_done(res, slice);
+        }
+    }
+
+    /// A send completed: resubmits the rest of a short one, else submits
+    /// what was staged meanwhile (or records the error).
+    fn send_done(&mut self, res: io::Result<usize>, slice: Slice<Vec<u8>>) {
+        let (begin, end) = (slice.begin(), slice.end());
+        let mut buf = slice.into_inner();
+        match sent(res) {
+            Ok(n) if begin + n < end => {
+                let flags = if self.waitall == Some(true) {
+                    libc::MSG_WAITALL
+                } else {
+                    0
+                };
+                self.send = Some(Op::submit(
+                    Send::new(&self.fd, buf.slice(begin + n..end)).flags(flags),
+                ));
+            }
+            Ok(_) => {
+                buf.clear();
+                if !self.staged.is_empty() {
+                    // The staging buffer goes out; the spent one takes its
+                    // place.
+                    let next = std::mem::replace(&mut self.staged, buf);
+                    self.submit(next);
+                } else if self.staged.capacity() < buf.capacity() {
+                    self.staged = buf;
+                }
+            }
+            Err(e) => {
+                self.staged.clear();
+                self.failed = Some(e);
+            }
+        }
     }
 
     fn submit(&mut self, buf: Vec<u8>) {
@@ -487,6 +509,7 @@ impl PollIo {
             // Staged bytes wait for the send in flight; once they are
             // submitted, nothing waits on this side.
             ready!(self.poll_sends_while(cx, |io| !io.staged.is_empty()));
+            self.reap_send();
         } else {
             ready!(self.poll_sends(cx));
         }

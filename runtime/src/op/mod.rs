@@ -332,6 +332,25 @@ impl<T: OpCode> Op<T> {
         }
     }
 
+    /// The output, if the op's final CQE already came; else `None`, and
+    /// no waker is registered (a task that polled the op before is still
+    /// woken by its completion). For a caller that wants an op's result
+    /// when it is there without waiting for it. Like a poll that gives
+    /// `Ready`, it may be taken once: polling (or trying) again after it
+    /// gave `Some` panics.
+    pub fn try_complete(&mut self) -> Option<T::Output> {
+        let c = self
+            .core
+            .driver
+            .borrow_mut()
+            .ops
+            .take_completed(self.user_data)?;
+        match self.data.take() {
+            Some(data) => Some(data.complete(c)),
+            None => panic!("coring: Op polled after it completed"),
+        }
+    }
+
     /// The op's user_data, its key in the op table.
     pub fn user_data(&self) -> u64 {
         self.user_data
