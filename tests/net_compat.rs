@@ -185,6 +185,15 @@ fn compat_vectored_writes_go_out_whole_and_in_order() {
     }
 }
 
+/// After a failed send every write fails.
+async fn writes_fail<S>(a: &mut coring::net::compat::Compat<S>) {
+    let again = a
+        .write(b"more")
+        .await
+        .expect_err("writes after a failure fail");
+    assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
+}
+
 #[test]
 fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
     let rt = coring::Runtime::new().expect("io_uring");
@@ -211,11 +220,7 @@ fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
                     .expect_err("the shutdown waits for the failed send"),
             };
             assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
-            let again = a
-                .write(b"more")
-                .await
-                .expect_err("writes after a failure fail");
-            assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
+            writes_fail(&mut a).await;
         }
         // Once the failed send completed, the next call reports it.
         let (a, b) = coring::net::UnixStream::pair().expect("pair");
@@ -226,11 +231,7 @@ fn compat_reports_a_write_error_on_a_later_call_and_stays_failed() {
         coring::time::sleep(std::time::Duration::from_millis(20)).await;
         let err = a.flush().await.expect_err("the send failed meanwhile");
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
-        let again = a
-            .write(b"more")
-            .await
-            .expect_err("writes after a failure fail");
-        assert_eq!(again.kind(), std::io::ErrorKind::BrokenPipe);
+        writes_fail(&mut a).await;
 
         // With the direct send forced, the first write fails itself,
         // however small.

@@ -273,20 +273,32 @@ fn bounded_read(sqe: &RawSqe, fd: RawFd) -> Option<Attempt> {
 /// Whether `fd` is a stream socket (SOCK_STREAM or SOCK_SEQPACKET: the
 /// sockets whose short sends io_uring retries under MSG_WAITALL).
 pub(crate) fn is_stream(fd: RawFd) -> bool {
-    let mut ty: libc::c_int = 0;
+    matches!(
+        socket_int(fd, libc::SO_TYPE),
+        Ok(libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
+    )
+}
+
+/// An int socket option at SOL_SOCKET; the negated errno on failure.
+fn socket_int(fd: RawFd, opt: libc::c_int) -> Result<libc::c_int, i32> {
+    let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `ty`, which
-    // outlives the call.
+    // SAFETY: getsockopt writes at most `len` bytes into `v`; both outlive
+    // the call.
     let r = unsafe {
         libc::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut ty as *mut libc::c_int).cast(),
+            opt,
+            (&mut v as *mut libc::c_int).cast(),
             &mut len,
         )
     };
-    r == 0 && (ty == libc::SOCK_STREAM || ty == libc::SOCK_SEQPACKET)
+    if r < 0 {
+        Err(neg_errno())
+    } else {
+        Ok(v)
+    }
 }
 
 /// One try of a socket op with MSG_DONTWAIT (or a non-blocking socket).
@@ -376,22 +388,9 @@ pub(crate) fn try_poll(sqe: &RawSqe, fd: RawFd) -> Attempt {
 
 /// A connect that waited for writability: its outcome (SO_ERROR).
 pub(crate) fn connect_result(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_ERROR writes one int into `err`; both outlive the call.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        neg_errno()
-    } else {
-        -err
+    match socket_int(fd, libc::SO_ERROR) {
+        Ok(err) => -err,
+        Err(e) => e,
     }
 }
 
