@@ -327,12 +327,7 @@ fn load(server: &Server, conns: usize, secs: f64) -> (u64, f64, f64) {
 
 /// CPU time (user + system, s) of this process's children reaped so far.
 fn children_cpu() -> f64 {
-    // SAFETY: getrusage writes one rusage, which outlives the call.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
+    common::rusage_cpu_ns(libc::RUSAGE_CHILDREN) as f64 / 1e9
 }
 
 /// wrk pinned to CPU 1 (it takes whole seconds).
@@ -397,7 +392,7 @@ fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, 
                 .with_no_client_auth();
             tokio_rustls::TlsConnector::from(Arc::new(config))
         });
-        let cpu0 = common::thread_cpu_secs();
+        let cpu0 = common::rusage_cpu_ns(libc::RUSAGE_THREAD);
         let (n, secs) = rt.block_on(async move {
             let start = std::time::Instant::now();
             let end = start + std::time::Duration::from_secs_f64(secs);
@@ -426,7 +421,11 @@ fn raw_load(port: u16, cert: Option<Vec<u8>>, conns: usize, secs: f64) -> (u64, 
             }
             (total, start.elapsed().as_secs_f64())
         });
-        (n, secs, common::thread_cpu_secs() - cpu0)
+        (
+            n,
+            secs,
+            common::rusage_cpu_ns(libc::RUSAGE_THREAD).saturating_sub(cpu0) as f64 / 1e9,
+        )
     })
     .join()
     .expect("load thread")

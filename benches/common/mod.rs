@@ -40,13 +40,18 @@ pub fn process_cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// CPU time (s) the calling thread has used so far.
-pub fn thread_cpu_secs() -> f64 {
-    // SAFETY: clock_gettime writes one timespec, which outlives the call.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+/// CPU time (user + system, ns) of `who` (`libc::RUSAGE_THREAD`: the
+/// calling thread; `RUSAGE_CHILDREN`: the children reaped so far); 0 if
+/// getrusage fails.
+pub fn rusage_cpu_ns(who: libc::c_int) -> u64 {
+    // SAFETY: all-zero is a valid rusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into `ru`, which outlives the call.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return 0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Pins to CPU 0 and reports (on stderr) whether that worked.

@@ -208,12 +208,5 @@ fn push_recv(ring: &mut IoUring, c: &mut Conn, i: usize) -> Result<(), String> {
 
 /// CPU time of the calling thread (RUSAGE_THREAD), in nanoseconds.
 fn thread_cpu_ns() -> u64 {
-    // SAFETY: all-zero is a valid rusage.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes one rusage into `ru`.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-        return 0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    crate::common::rusage_cpu_ns(libc::RUSAGE_THREAD)
 }

@@ -361,16 +361,7 @@ impl PollIo {
         let (begin, end) = (slice.begin(), slice.end());
         let mut buf = slice.into_inner();
         match sent(res) {
-            Ok(n) if begin + n < end => {
-                let flags = if self.waitall == Some(true) {
-                    libc::MSG_WAITALL
-                } else {
-                    0
-                };
-                self.send = Some(Op::submit(
-                    Send::new(&self.fd, buf.slice(begin + n..end)).flags(flags),
-                ));
-            }
+            Ok(n) if begin + n < end => self.submit_range(buf, begin + n..end),
             Ok(_) => {
                 buf.clear();
                 if !self.staged.is_empty() {
@@ -391,12 +382,18 @@ impl PollIo {
 
     fn submit(&mut self, buf: Vec<u8>) {
         let len = buf.len();
+        self.submit_range(buf, 0..len);
+    }
+
+    /// Submits the send of `buf[range]`, with MSG_WAITALL where the
+    /// kernel finishes a short send itself.
+    fn submit_range(&mut self, buf: Vec<u8>, range: std::ops::Range<usize>) {
         let waitall = *self
             .waitall
             .get_or_insert_with(|| Feature::SEND_WAITALL.is_supported());
         let flags = if waitall { libc::MSG_WAITALL } else { 0 };
         self.send = Some(Op::submit(
-            Send::new(&self.fd, buf.slice(0..len)).flags(flags),
+            Send::new(&self.fd, buf.slice(range)).flags(flags),
         ));
     }
 

@@ -154,21 +154,11 @@ impl OpTable {
 
     /// The completion if the final CQE came (the entry goes), without
     /// remembering a waker otherwise.
-    #[inline]
     pub(crate) fn take_completed(&mut self, user_data: u64) -> Option<Completion> {
-        let (generation, index) = split(user_data);
-        let slot = self.slots.get_mut(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        let Some(Lifecycle::Completed(c)) = slot.state else {
+        let Lifecycle::Completed(c) = *self.get_mut(user_data)? else {
             return None;
         };
-        slot.generation = (slot.generation + 1) & GENERATION_MASK;
-        slot.next_free = self.free_head;
-        self.free_head = index as u32;
-        // `Completed` owns nothing: skip its drop glue.
-        std::mem::forget(slot.state.take());
+        self.remove(user_data);
         Some(c)
     }
 
